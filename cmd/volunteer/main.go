@@ -1,0 +1,78 @@
+// Command volunteer lends this machine's CPUs to the farm: it registers
+// with the broker, reports load and availability, and runs compile jobs
+// that carry a lease token the broker signed for this host.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/dcc-farm/dcc/internal/cli"
+	"github.com/dcc-farm/dcc/internal/logging"
+	"github.com/dcc-farm/dcc/internal/volunteer"
+)
+
+func main() {
+	cfg := volunteer.DefaultConfig()
+	if err := cli.LoadFile(os.Args[1:], "DCC_VOLUNTEER", &cfg); err != nil {
+		fatal(err)
+	}
+	fs := flag.NewFlagSet("volunteer", flag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: volunteer --broker HOST:PORT --listen HOST:PORT --name NAME [--slots N] --key FILE\n\n"+
+			"Every flag can also be set in a TOML file (--config, keys as in the flag names with _) or by the environment variable shown.\n\n")
+		fs.PrintDefaults()
+	}
+	compilers := strings.Join(cfg.Compilers, ",")
+	fs.String("config", "", "TOML config file")
+	fs.StringVar(&cfg.Broker, "broker", cfg.Broker, "broker address HOST:PORT")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to accept jobs on")
+	fs.StringVar(&cfg.Advertise, "advertise", cfg.Advertise, "address clients dial for jobs (default: the listen address)")
+	fs.StringVar(&cfg.Name, "name", cfg.Name, "this host's name in the broker's farm file")
+	fs.IntVar(&cfg.Slots, "slots", cfg.Slots, "jobs to run at once (default: number of CPUs)")
+	fs.StringVar(&cfg.KeyFile, "key", cfg.KeyFile, "file holding the farm secret")
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "address for /metrics (empty: none)")
+	fs.StringVar(&compilers, "compilers", compilers, "comma-separated compilers to offer (default: gcc,g++,cc,c++,clang,clang++ found on PATH)")
+	fs.StringVar(&cfg.TempDir, "temp-dir", cfg.TempDir, "parent directory for job directories")
+	fs.DurationVar(&cfg.JobTimeout, "job-timeout", cfg.JobTimeout, "wall-clock and CPU limit per job")
+	fs.Uint64Var(&cfg.MaxMemory, "max-memory", cfg.MaxMemory, "address-space limit per job in bytes")
+	fs.IntVar(&cfg.Nice, "nice", cfg.Nice, "niceness added to jobs")
+	fs.DurationVar(&cfg.Report, "report", cfg.Report, "interval of load reports to the broker")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	if err := cli.ApplyEnv(fs, "DCC_VOLUNTEER"); err != nil {
+		fatal(err)
+	}
+	fs.Parse(os.Args[1:])
+	cfg.Compilers = nil
+	for _, c := range strings.Split(compilers, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			cfg.Compilers = append(cfg.Compilers, c)
+		}
+	}
+	logs, err := logging.New(cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fatal(err)
+	}
+	v, err := volunteer.New(cfg, logs)
+	if err != nil {
+		fatal(err)
+	}
+	if err := v.Start(); err != nil {
+		fatal(err)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	v.Close()
+	logs.Log.Sync()
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "volunteer:", err)
+	os.Exit(2)
+}

@@ -1,0 +1,437 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"go.uber.org/zap"
+
+	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/compiler"
+	"github.com/dcc-farm/dcc/internal/transport"
+	"github.com/dcc-farm/dcc/pkg/wire"
+)
+
+// Agent serves dcc processes on a unix socket.
+type Agent struct {
+	opt    Options
+	sock   string
+	key    []byte
+	log    *zap.Logger
+	ln     net.Listener
+	lockf  *os.File
+	idents compiler.Cache
+
+	brokerMu   sync.Mutex
+	broker     *yamux.Session
+	brokerFail time.Time
+	brokerErr  error
+
+	volMu sync.Mutex
+	vols  map[string]*yamux.Session
+
+	active   atomic.Int64
+	lastUsed atomic.Int64
+	fbMu     sync.Mutex
+	fallback map[string]int64
+	closing  chan struct{}
+	wg       sync.WaitGroup
+}
+
+// ErrRunning is returned by New when another agent holds the socket.
+var ErrRunning = errors.New("another agent is running")
+
+// New takes the socket's lock and listens on it.
+func New(o Options, sock string, log *zap.Logger) (*Agent, error) {
+	key, err := wire.LoadKey(o.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureDir(o.RuntimeDir); err != nil {
+		return nil, err
+	}
+	lockf, err := os.OpenFile(sock+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lockf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lockf.Close()
+		return nil, ErrRunning
+	}
+	os.Remove(sock) // stale socket of a dead agent: we hold the lock
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		lockf.Close()
+		return nil, err
+	}
+	os.Chmod(sock, 0o600)
+	a := &Agent{opt: o, sock: sock, key: key, log: log, ln: ln, lockf: lockf,
+		vols: make(map[string]*yamux.Session), fallback: make(map[string]int64), closing: make(chan struct{})}
+	a.lastUsed.Store(time.Now().UnixNano())
+	return a, nil
+}
+
+// Run serves until the agent has been idle for its idle period or Close.
+func (a *Agent) Run() {
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.accept() }()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastReport := time.Now()
+	for {
+		select {
+		case <-a.closing:
+			a.shutdown()
+			return
+		case now := <-t.C:
+			idle := now.Sub(time.Unix(0, a.lastUsed.Load()))
+			if a.active.Load() == 0 && idle > a.opt.Idle {
+				a.log.Info("agent idle, exiting", zap.Duration("idle", idle))
+				a.shutdown()
+				return
+			}
+			if now.Sub(lastReport) > 10*time.Second {
+				lastReport = now
+				a.report()
+			}
+		}
+	}
+}
+
+// Close stops the agent.
+func (a *Agent) Close() {
+	select {
+	case <-a.closing:
+	default:
+		close(a.closing)
+	}
+}
+
+func (a *Agent) shutdown() {
+	a.ln.Close()
+	os.Remove(a.sock)
+	a.report()
+	a.brokerMu.Lock()
+	if a.broker != nil {
+		a.broker.Close()
+	}
+	a.brokerMu.Unlock()
+	a.volMu.Lock()
+	for _, s := range a.vols {
+		s.Close()
+	}
+	a.volMu.Unlock()
+	a.lockf.Close()
+}
+
+func (a *Agent) accept() {
+	for {
+		c, err := a.ln.Accept()
+		if err != nil {
+			return
+		}
+		go a.serve(c)
+	}
+}
+
+func (a *Agent) serve(conn net.Conn) {
+	defer conn.Close()
+	a.active.Add(1)
+	defer func() {
+		a.lastUsed.Store(time.Now().UnixNano())
+		a.active.Add(-1)
+	}()
+	c := wire.NewConn(conn, wire.MaxJobFrame, 30*time.Second)
+	m, err := c.Recv()
+	if err != nil {
+		return
+	}
+	switch m := m.(type) {
+	case *wire.AgentPing:
+		c.Send(&wire.AgentPong{Version: wire.ProtocolVersion, Build: buildinfo.ID(), PID: os.Getpid()})
+	case *wire.AgentCompile:
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// The dcc process closing the socket (it died) cancels the job.
+		go func() {
+			var b [1]byte
+			conn.SetReadDeadline(time.Time{})
+			conn.Read(b[:])
+			cancel()
+		}()
+		res := a.compile(ctx, m)
+		if res.Fallback != "" {
+			a.countFallback(res.Fallback)
+		}
+		c.WriteTimeout = 30 * time.Second
+		c.Send(res)
+	}
+}
+
+type jobLog struct {
+	verbose bool
+	lines   []string
+	start   time.Time
+}
+
+func (l *jobLog) add(format string, a ...any) {
+	if l.verbose {
+		l.lines = append(l.lines, fmt.Sprintf("agent +%s: ", time.Since(l.start).Round(time.Microsecond))+fmt.Sprintf(format, a...))
+	}
+}
+
+func fallback(l *jobLog, kind, format string, a ...any) *wire.AgentResult {
+	return &wire.AgentResult{Fallback: kind + ": " + fmt.Sprintf(format, a...), Log: l.lines}
+}
+
+// compile runs one job: lease, ship, collect, release.
+func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.AgentResult {
+	jl := &jobLog{verbose: req.Verbose, start: time.Now()}
+	if req.Version != wire.ProtocolVersion || req.Build != buildinfo.ID() {
+		return fallback(jl, "agent", "agent is another build (%s), dcc is %s", buildinfo.ID(), req.Build)
+	}
+	id, err := a.idents.Get(ctx, req.Compiler)
+	if err != nil {
+		return fallback(jl, "no_compiler", "cannot identify %s: %v", req.Compiler, err)
+	}
+	sum := sha256.Sum256(req.Source)
+	bs, err := a.brokerSession(ctx)
+	if err != nil {
+		return fallback(jl, "no_broker", "broker unreachable: %v", err)
+	}
+	st, err := bs.OpenStream()
+	if err != nil {
+		a.dropBroker(bs)
+		return fallback(jl, "no_broker", "broker stream: %v", err)
+	}
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.Close() })
+	defer stop()
+	lc := wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
+	maxWait := time.Duration(req.MaxWaitMs) * time.Millisecond
+	if err := lc.Send(&wire.LeaseRequest{Fingerprint: id.Fingerprint, Lang: req.Lang, SourceBytes: int64(len(req.Source)),
+		Digest: sum[:], MaxWaitMs: req.MaxWaitMs, File: req.File}); err != nil {
+		return fallback(jl, "transport", "lease request: %v", err)
+	}
+	jl.add("lease requested for %s (%s, %d bytes)", req.File, id.Fingerprint, len(req.Source))
+	var grant *wire.LeaseGrant
+	for grant == nil {
+		m, err := lc.RecvTimeout(maxWait + 10*time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fallback(jl, "cancelled", "dcc went away")
+			}
+			return fallback(jl, "transport", "waiting for lease: %v", err)
+		}
+		switch m := m.(type) {
+		case *wire.LeaseQueued:
+			jl.add("queued at position %d, estimated wait %dms", m.Position, m.EstWaitMs)
+		case *wire.LeaseDenied:
+			return fallback(jl, "denied", "%s", m.Reason)
+		case *wire.LeaseGrant:
+			grant = m
+		case *wire.Error:
+			return fallback(jl, "denied", "%s", m.Message)
+		default:
+			return fallback(jl, "transport", "unexpected %T", m)
+		}
+	}
+	jl.add("lease %d granted: host %s (%s) tier %d after %dms", grant.LeaseID, grant.Host, grant.Addr, grant.Tier, grant.WaitMs)
+	var sendMu sync.Mutex
+	send := func(m wire.Message) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return lc.Send(m)
+	}
+	release := func(outcome, reason string) {
+		send(&wire.LeaseRelease{LeaseID: grant.LeaseID, Outcome: outcome, Reason: reason})
+	}
+	// Renew the lease while the job runs.
+	renewDone := make(chan struct{})
+	defer close(renewDone)
+	go func() {
+		every := time.Duration(grant.TTLMs) * time.Millisecond / 3
+		if every < 100*time.Millisecond {
+			every = 100 * time.Millisecond
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-renewDone:
+				return
+			case <-t.C:
+				if send(&wire.LeaseRenew{LeaseID: grant.LeaseID}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	res, err := a.runJob(ctx, grant, req, id.Fingerprint, sum[:])
+	if err != nil {
+		if ctx.Err() != nil {
+			release(wire.OutcomeCancelled, "dcc went away")
+			return fallback(jl, "cancelled", "dcc went away")
+		}
+		release(wire.OutcomeFailed, err.Error())
+		return fallback(jl, "host_failed", "%s: %v", grant.Host, err)
+	}
+	if res.Rejected != "" {
+		release(wire.OutcomeRejected, res.Rejected)
+		return fallback(jl, "rejected", "%s refused the job: %s", grant.Host, res.Rejected)
+	}
+	outcome := wire.OutcomeOK
+	if res.ExitCode != 0 {
+		outcome = wire.OutcomeCompileError
+	}
+	release(outcome, "")
+	jl.add("job done on %s: exit %d, %d bytes, compile %dms", grant.Host, res.ExitCode, len(res.Output), res.WallMs)
+	return &wire.AgentResult{Host: grant.Host, Tier: grant.Tier, WaitMs: grant.WaitMs, Log: jl.lines, Result: *res}
+}
+
+// runJob ships the job to the granted host and checks what comes back.
+func (a *Agent) runJob(ctx context.Context, g *wire.LeaseGrant, req *wire.AgentCompile, fp string, digest []byte) (*wire.JobResult, error) {
+	vs, err := a.volunteerSession(ctx, g.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	st, err := vs.OpenStream()
+	if err != nil {
+		a.dropVolunteer(g.Addr, vs)
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.Close() })
+	defer stop()
+	c := wire.NewConn(st, wire.MaxJobFrame, 60*time.Second)
+	err = c.Send(&wire.JobRequest{Token: g.Token, Compiler: req.Driver, Fingerprint: fp, Ext: req.Ext, Kind: req.Kind,
+		Args: req.Args, SourceName: req.SourceName, Source: req.Source, Digest: digest})
+	if err != nil {
+		return nil, fmt.Errorf("send job: %w", err)
+	}
+	// The volunteer's job time limit bounds the compile; allow for transfer.
+	m, err := c.RecvTimeout(15 * time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("await result: %w", err)
+	}
+	res, ok := m.(*wire.JobResult)
+	if !ok {
+		return nil, fmt.Errorf("unexpected %T", m)
+	}
+	if res.Rejected == "" && res.ExitCode == 0 {
+		sum := sha256.Sum256(res.Output)
+		if len(res.Output) == 0 || string(sum[:]) != string(res.Digest) {
+			return nil, errors.New("output failed its checksum")
+		}
+	}
+	return res, nil
+}
+
+func (a *Agent) brokerSession(ctx context.Context) (*yamux.Session, error) {
+	a.brokerMu.Lock()
+	defer a.brokerMu.Unlock()
+	if a.broker != nil && !a.broker.IsClosed() {
+		return a.broker, nil
+	}
+	// After a failed dial, fail fast for a moment instead of making every
+	// compile of a build wait for the dial timeout.
+	if time.Since(a.brokerFail) < time.Second {
+		return nil, a.brokerErr
+	}
+	host, _ := os.Hostname()
+	s, _, err := transport.Dial(ctx, a.opt.Broker, a.key, wire.Hello{Role: wire.RoleClient, Name: host, User: a.opt.User, Build: buildinfo.ID()})
+	if err != nil {
+		a.brokerFail, a.brokerErr = time.Now(), err
+		return nil, err
+	}
+	a.broker = s
+	a.log.Info("connected to broker", zap.String("broker", a.opt.Broker))
+	return s, nil
+}
+
+func (a *Agent) dropBroker(s *yamux.Session) {
+	a.brokerMu.Lock()
+	if a.broker == s {
+		a.broker = nil
+	}
+	a.brokerMu.Unlock()
+	s.Close()
+}
+
+func (a *Agent) volunteerSession(ctx context.Context, addr string) (*yamux.Session, error) {
+	a.volMu.Lock()
+	s := a.vols[addr]
+	a.volMu.Unlock()
+	if s != nil && !s.IsClosed() {
+		return s, nil
+	}
+	host, _ := os.Hostname()
+	s, _, err := transport.Dial(ctx, addr, a.key, wire.Hello{Role: wire.RoleClient, Name: host, User: a.opt.User, Build: buildinfo.ID()})
+	if err != nil {
+		return nil, err
+	}
+	a.volMu.Lock()
+	if old := a.vols[addr]; old != nil && !old.IsClosed() {
+		a.volMu.Unlock()
+		s.Close()
+		return old, nil
+	}
+	a.vols[addr] = s
+	a.volMu.Unlock()
+	return s, nil
+}
+
+func (a *Agent) dropVolunteer(addr string, s *yamux.Session) {
+	a.volMu.Lock()
+	if a.vols[addr] == s {
+		delete(a.vols, addr)
+	}
+	a.volMu.Unlock()
+	s.Close()
+}
+
+func (a *Agent) countFallback(why string) {
+	kind := why
+	for i := 0; i < len(why); i++ {
+		if why[i] == ':' {
+			kind = why[:i]
+			break
+		}
+	}
+	a.fbMu.Lock()
+	a.fallback[kind]++
+	a.fbMu.Unlock()
+}
+
+// report sends the fallback counts to the broker, for its metrics.
+func (a *Agent) report() {
+	a.fbMu.Lock()
+	if len(a.fallback) == 0 {
+		a.fbMu.Unlock()
+		return
+	}
+	counts := a.fallback
+	a.fallback = make(map[string]int64)
+	a.fbMu.Unlock()
+	a.brokerMu.Lock()
+	s := a.broker
+	a.brokerMu.Unlock()
+	if s == nil || s.IsClosed() {
+		return
+	}
+	st, err := s.OpenStream()
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout).Send(&wire.ClientReport{Fallbacks: counts})
+}

@@ -1,0 +1,292 @@
+package broker
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"go.uber.org/zap"
+
+	"github.com/dcc-farm/dcc/internal/farm"
+	"github.com/dcc-farm/dcc/internal/logging"
+	"github.com/dcc-farm/dcc/internal/scheduler"
+	"github.com/dcc-farm/dcc/internal/status"
+	"github.com/dcc-farm/dcc/pkg/lease"
+	"github.com/dcc-farm/dcc/pkg/wire"
+)
+
+// Broker is a running broker.
+type Broker struct {
+	cfg   Config
+	log   *zap.Logger
+	lease *zap.Logger
+	key   []byte
+	sign  ed25519.PrivateKey
+	store *store
+	m     *metrics
+	start time.Time
+
+	mu       sync.Mutex // guards everything below and the scheduler
+	sched    *scheduler.Scheduler
+	farm     *farm.Farm
+	waiters  map[uint64]waiter
+	vols     map[string]*volunteerConn
+	reclaims []status.Reclaim
+
+	nextReq  atomic.Uint64
+	nextSess atomic.Uint64
+
+	ln       net.Listener
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	sessions sync.WaitGroup
+	closing  chan struct{}
+	closeMu  sync.Mutex
+	conns    map[*yamux.Session]struct{}
+}
+
+type waitResult struct {
+	grant  *scheduler.Grant
+	denied string
+}
+
+type volunteerConn struct {
+	name    string
+	session *yamux.Session
+	cmds    chan *wire.Command
+}
+
+// New prepares a broker: it reads the key, the farm file and the state
+// directory, but listens on nothing until Start.
+func New(cfg Config, logs logging.Loggers) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key, err := wire.LoadKey(cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	f, err := farm.Load(cfg.FarmFile)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := loadSigningKey(cfg.StateDir)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	now := time.Now()
+	sc := scheduler.DefaultConfig()
+	sc.LeaseTTL = cfg.LeaseTTL
+	sc.HalfLife = cfg.HalfLife
+	sc.Seed = uint64(now.UnixNano())
+	sc.Tiering.Overload, sc.Tiering.Saturated = cfg.Overload, cfg.Saturated
+	b := &Broker{
+		cfg: cfg, log: logs.Log, lease: logs.Lease, key: key, sign: sk, store: st,
+		start: now, sched: scheduler.New(sc, lease.FirstID(now)),
+		waiters: make(map[uint64]waiter), vols: make(map[string]*volunteerConn),
+		closing: make(chan struct{}), conns: make(map[*yamux.Session]struct{}),
+	}
+	if usage, err := st.loadUsage(); err != nil {
+		b.log.Warn("fair-share usage not restored", zap.Error(err))
+	} else {
+		b.sched.Ledger().Restore(usage)
+		b.log.Info("fair-share usage restored", zap.Int("users", len(usage)))
+	}
+	b.applyFarm(f, now)
+	b.m = newMetrics(b)
+	return b, nil
+}
+
+// applyFarm installs a (re-)read farm file. Caller holds mu or is New.
+func (b *Broker) applyFarm(f *farm.Farm, now time.Time) {
+	old := b.farm
+	b.farm = f
+	for _, name := range f.Names() {
+		h := f.Hosts[name]
+		b.sched.SetFarmHost(h.Name, h.CPUs, h.Power, h.Slots, h.Targets, now)
+	}
+	if old != nil {
+		for name := range old.Hosts {
+			if _, ok := f.Hosts[name]; !ok {
+				for _, l := range b.sched.RemoveFarmHost(name, now) {
+					b.reclaimed(l, "revoked", "host removed from farm file", now)
+				}
+			}
+		}
+	}
+	for u, w := range f.Users {
+		b.sched.Ledger().SetWeight(u, w)
+	}
+}
+
+// Start listens on the TCP and HTTP addresses and serves until Close.
+func (b *Broker) Start() error {
+	ln, err := net.Listen("tcp", b.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	b.ln = ln
+	if b.cfg.HTTP != "" {
+		hl, err := net.Listen("tcp", b.cfg.HTTP)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		b.httpLn = hl
+		b.httpSrv = &http.Server{Handler: b.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go b.httpSrv.Serve(hl)
+	}
+	go b.acceptLoop()
+	go b.tickLoop()
+	b.log.Info("broker listening", zap.String("addr", ln.Addr().String()), zap.String("http", b.HTTPAddr()))
+	return nil
+}
+
+// Addr is the TCP address the broker listens on.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// HTTPAddr is the HTTP address, or "".
+func (b *Broker) HTTPAddr() string {
+	if b.httpLn == nil {
+		return ""
+	}
+	return b.httpLn.Addr().String()
+}
+
+// Close stops serving, closes every session and saves usage.
+func (b *Broker) Close() error {
+	b.closeMu.Lock()
+	select {
+	case <-b.closing:
+		b.closeMu.Unlock()
+		return nil
+	default:
+	}
+	close(b.closing)
+	for s := range b.conns {
+		s.Close()
+	}
+	b.closeMu.Unlock()
+	if b.ln != nil {
+		b.ln.Close()
+	}
+	if b.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		b.httpSrv.Shutdown(ctx)
+		cancel()
+	}
+	b.sessions.Wait()
+	b.saveUsage()
+	return b.store.close()
+}
+
+func (b *Broker) saveUsage() {
+	b.mu.Lock()
+	snap := b.sched.Ledger().Snapshot()
+	b.mu.Unlock()
+	if err := b.store.saveUsage(snap); err != nil {
+		b.log.Error("save usage", zap.Error(err))
+	}
+}
+
+func (b *Broker) track(s *yamux.Session) bool {
+	b.closeMu.Lock()
+	defer b.closeMu.Unlock()
+	select {
+	case <-b.closing:
+		return false
+	default:
+	}
+	b.conns[s] = struct{}{}
+	return true
+}
+
+func (b *Broker) untrack(s *yamux.Session) {
+	b.closeMu.Lock()
+	delete(b.conns, s)
+	b.closeMu.Unlock()
+}
+
+func (b *Broker) acceptLoop() {
+	for {
+		conn, err := b.ln.Accept()
+		if err != nil {
+			select {
+			case <-b.closing:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			b.log.Error("accept", zap.Error(err))
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		b.sessions.Add(1)
+		go func() {
+			defer b.sessions.Done()
+			b.serveConn(conn)
+		}()
+	}
+}
+
+func (b *Broker) admit(h *wire.Hello) (*wire.Welcome, *wire.Error) {
+	w := &wire.Welcome{Session: b.nextSess.Add(1), LeaseTTLMs: b.cfg.LeaseTTL.Milliseconds()}
+	switch h.Role {
+	case wire.RoleVolunteer:
+		b.mu.Lock()
+		_, ok := b.farm.Hosts[h.Name]
+		b.mu.Unlock()
+		if !ok {
+			return nil, &wire.Error{Code: wire.CodeUnknown, Message: fmt.Sprintf("host %q is not in the farm file", h.Name)}
+		}
+		w.BrokerKey = b.sign.Public().(ed25519.PublicKey)
+	case wire.RoleClient, wire.RoleAdmin:
+		if h.User == "" {
+			return nil, &wire.Error{Code: wire.CodeBadRequest, Message: "no user name"}
+		}
+	default:
+		return nil, &wire.Error{Code: wire.CodeUnknown, Message: fmt.Sprintf("unknown role %q", h.Role)}
+	}
+	return w, nil
+}
+
+func (b *Broker) serveConn(conn net.Conn) {
+	var welcome *wire.Welcome
+	sess, hello, err := transportAccept(conn, b.key, func(h *wire.Hello) (*wire.Welcome, *wire.Error) {
+		w, e := b.admit(h)
+		welcome = w
+		return w, e
+	})
+	if err != nil {
+		b.m.handshakeFailures.Inc()
+		b.log.Warn("handshake refused", zap.String("remote", conn.RemoteAddr().String()), zap.Error(err))
+		return
+	}
+	if !b.track(sess) {
+		sess.Close()
+		return
+	}
+	defer b.untrack(sess)
+	defer sess.Close()
+	switch hello.Role {
+	case wire.RoleVolunteer:
+		b.serveVolunteer(sess, hello)
+	default:
+		b.serveClient(sess, hello, welcome.Session)
+	}
+}

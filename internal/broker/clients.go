@@ -1,0 +1,270 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"go.uber.org/zap"
+
+	"github.com/dcc-farm/dcc/internal/scheduler"
+	"github.com/dcc-farm/dcc/pkg/lease"
+	"github.com/dcc-farm/dcc/pkg/wire"
+)
+
+type waiter struct {
+	ch  chan waitResult
+	req *wire.LeaseRequest
+}
+
+func (b *Broker) serveClient(sess *yamux.Session, hello *wire.Hello, sessID uint64) {
+	defer func() {
+		now := time.Now()
+		b.mu.Lock()
+		for _, l := range b.sched.ReleaseHolder(sessID, now) {
+			b.reclaimed(l, "client_gone", "client session closed", now)
+		}
+		b.dispatchLocked(now)
+		b.mu.Unlock()
+	}()
+	for {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			return
+		}
+		b.sessions.Add(1)
+		go func() {
+			defer b.sessions.Done()
+			defer st.Close()
+			b.serveStream(st, hello, sessID)
+		}()
+	}
+}
+
+func (b *Broker) serveStream(st *yamux.Stream, hello *wire.Hello, sessID uint64) {
+	c := wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
+	m, err := c.Recv()
+	if err != nil {
+		return
+	}
+	switch m := m.(type) {
+	case *wire.LeaseRequest:
+		if hello.Role != wire.RoleClient {
+			c.Send(&wire.Error{Code: wire.CodeDenied, Message: "only clients lease"})
+			return
+		}
+		b.handleLease(c, hello, sessID, m)
+	case *wire.StatusQuery:
+		doc := b.Status(m.Explain)
+		js, _ := json.Marshal(doc)
+		c.Send(&wire.StatusReply{JSON: js})
+	case *wire.AdminRequest:
+		ok, msg := b.Admin(m.Action, m.Host, m.Reason, hello.User)
+		c.Send(&wire.AdminReply{OK: ok, Message: msg})
+	case *wire.ClientReport:
+		for reason, n := range m.Fallbacks {
+			if n > 0 && n < 1<<20 {
+				b.m.fallbacks.WithLabelValues(fallbackLabel(reason)).Add(float64(n))
+			}
+		}
+	default:
+		c.Send(&wire.Error{Code: wire.CodeBadRequest, Message: "unexpected " + typeName(m)})
+	}
+}
+
+func (b *Broker) handleLease(c *wire.Conn, hello *wire.Hello, sessID uint64, req *wire.LeaseRequest) {
+	now := time.Now()
+	user := hello.User
+	id := b.nextReq.Add(1)
+	maxWait := b.cfg.MaxWait
+	if req.MaxWaitMs > 0 && time.Duration(req.MaxWaitMs)*time.Millisecond < maxWait {
+		maxWait = time.Duration(req.MaxWaitMs) * time.Millisecond
+	}
+	w := waiter{ch: make(chan waitResult, 1), req: req}
+
+	b.mu.Lock()
+	if !b.sched.Compatible(req.Fingerprint) {
+		b.mu.Unlock()
+		b.m.denied.WithLabelValues("no_compiler").Inc()
+		c.Send(&wire.LeaseDenied{Reason: fmt.Sprintf("no usable host offers %q", req.Fingerprint)})
+		return
+	}
+	b.waiters[id] = w
+	b.sched.Enqueue(scheduler.Request{ID: id, User: user, Fingerprint: req.Fingerprint, Holder: sessID, File: req.File, Deadline: now.Add(maxWait)}, now)
+	b.dispatchLocked(now)
+	var first waitResult
+	got := false
+	select {
+	case first = <-w.ch:
+		got = true
+	default:
+	}
+	var queued *wire.LeaseQueued
+	if !got {
+		pos, est := b.sched.EstimateWait(id, now)
+		if req.LocalSlotFree && est > time.Duration(req.LocalEstimateMs)*time.Millisecond {
+			b.sched.Cancel(id)
+			delete(b.waiters, id)
+			b.mu.Unlock()
+			b.m.denied.WithLabelValues("local_faster").Inc()
+			c.Send(&wire.LeaseDenied{Reason: fmt.Sprintf("farm busy: estimated wait %s, a local slot is free", est.Round(time.Millisecond))})
+			return
+		}
+		queued = &wire.LeaseQueued{Position: pos, EstWaitMs: est.Milliseconds()}
+	}
+	b.mu.Unlock()
+
+	// From here the client holds the stream open; its closing means it left.
+	msgs := make(chan wire.Message, 4)
+	gone := make(chan error, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			m, err := c.RecvTimeout(0)
+			if err != nil {
+				gone <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	if queued != nil {
+		if err := c.Send(queued); err != nil {
+			b.abandon(id, w)
+			return
+		}
+		select {
+		case first = <-w.ch:
+		case <-gone:
+			b.abandon(id, w)
+			return
+		}
+	}
+	if first.denied != "" {
+		c.Send(&wire.LeaseDenied{Reason: first.denied})
+		return
+	}
+	g := first.grant
+	lid := g.Lease.ID
+	err := c.Send(&wire.LeaseGrant{
+		LeaseID: uint64(lid), Host: g.Lease.Host, Addr: b.hostAddr(g.Lease.Host), Tier: g.Lease.Tier, Power: g.Lease.Power,
+		TTLMs: b.cfg.LeaseTTL.Milliseconds(), WaitMs: g.Wait.Milliseconds(), Token: b.token(g, req),
+	})
+	if err != nil {
+		b.releaseLease(lid, "client_gone", "send grant: "+err.Error())
+		return
+	}
+	for {
+		select {
+		case m := <-msgs:
+			switch m := m.(type) {
+			case *wire.LeaseRenew:
+				if lease.ID(m.LeaseID) == lid {
+					b.mu.Lock()
+					b.sched.Renew(lid, time.Now())
+					b.mu.Unlock()
+				}
+			case *wire.LeaseRelease:
+				farmFailure := m.Outcome == wire.OutcomeFailed || m.Outcome == wire.OutcomeRejected
+				b.mu.Lock()
+				b.sched.ReportOutcome(g.Lease.Host, farmFailure, time.Now())
+				b.mu.Unlock()
+				b.releaseLease(lid, m.Outcome, m.Reason)
+				return
+			default:
+				b.releaseLease(lid, "client_gone", "unexpected "+typeName(m))
+				return
+			}
+		case <-gone:
+			b.releaseLease(lid, "client_gone", "lease stream closed")
+			return
+		}
+	}
+}
+
+// abandon removes a waiting request whose client left. If the request was
+// granted in the meantime, the grant is released.
+func (b *Broker) abandon(id uint64, w waiter) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.waiters, id)
+	if b.sched.Cancel(id) {
+		b.m.cancelled.Inc()
+		return
+	}
+	select {
+	case r := <-w.ch:
+		if r.grant != nil {
+			if l, ok := b.sched.Release(r.grant.Lease.ID, now); ok {
+				b.reclaimed(l, "client_gone", "client left before the grant arrived", now)
+				b.dispatchLocked(now)
+			}
+		}
+	default:
+	}
+}
+
+func (b *Broker) releaseLease(id lease.ID, outcome, reason string) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l, ok := b.sched.Release(id, now)
+	if !ok {
+		return
+	}
+	if outcome == "client_gone" {
+		b.reclaimed(l, "client_gone", reason, now)
+		b.cancelOnHost(l, "client gone")
+	} else {
+		b.lease.Info("release", zap.Uint64("lease", uint64(l.ID)), zap.String("user", l.User), zap.String("host", l.Host),
+			zap.String("outcome", outcome), zap.String("reason", reason), zap.Duration("held", now.Sub(l.Granted)))
+		b.m.released.WithLabelValues(outcome).Inc()
+	}
+	b.dispatchLocked(now)
+}
+
+func (b *Broker) hostAddr(name string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if h, ok := b.sched.Host(name); ok {
+		return h.Addr
+	}
+	return ""
+}
+
+// dispatchLocked places waiting requests and wakes their waiters. Caller holds mu.
+func (b *Broker) dispatchLocked(now time.Time) {
+	for _, g := range b.sched.Dispatch(now) {
+		w, ok := b.waiters[g.Request]
+		g := g
+		if !ok {
+			// The waiter left between enqueue and dispatch: give the slot back.
+			if l, ok := b.sched.Release(g.Lease.ID, now); ok {
+				b.reclaimed(l, "client_gone", "request abandoned", now)
+			}
+			continue
+		}
+		delete(b.waiters, g.Request)
+		b.lease.Info("grant", zap.Uint64("lease", uint64(g.Lease.ID)), zap.String("user", g.Lease.User),
+			zap.String("host", g.Lease.Host), zap.Int("tier", g.Lease.Tier), zap.Duration("waited", g.Wait), zap.String("file", g.Lease.File))
+		b.m.granted.WithLabelValues(fmt.Sprint(g.Lease.Tier)).Inc()
+		b.m.wait.Observe(g.Wait.Seconds())
+		w.ch <- waitResult{grant: &g}
+	}
+}
+
+func (b *Broker) token(g *scheduler.Grant, req *wire.LeaseRequest) []byte {
+	return lease.Sign(b.sign, wire.TokenClaims{
+		Lease: uint64(g.Lease.ID), ExpiresMs: g.Lease.Expires.UnixMilli(), User: g.Lease.User, Host: g.Lease.Host,
+		Fingerprint: req.Fingerprint, Digest: req.Digest,
+	})
+}
+
+func typeName(m wire.Message) string { return fmt.Sprintf("%T", m) }

@@ -1,0 +1,66 @@
+// Package broker is the farm's central daemon: it authenticates volunteers
+// and clients, keeps host state, grants leases through the scheduler,
+// reclaims them when they expire or their holder or host goes away, keeps
+// fair-share usage on disk, and serves status and metrics over HTTP.
+package broker
+
+import (
+	"errors"
+	"time"
+)
+
+// Config configures a broker. Every field has a flag in cmd/broker and a
+// key in the broker's TOML config file.
+type Config struct {
+	Listen    string        `toml:"listen"`     // TCP address for volunteers and clients
+	HTTP      string        `toml:"http"`       // HTTP address for status, metrics and the API
+	FarmFile  string        `toml:"farm"`       // the admin's farm file
+	StateDir  string        `toml:"state"`      // bbolt database and broker signing key
+	KeyFile   string        `toml:"key"`        // farm secret
+	LeaseTTL  time.Duration `toml:"lease_ttl"`  // a lease not renewed for this long is revoked
+	HalfLife  time.Duration `toml:"half_life"`  // fair-share usage half-life
+	MaxWait   time.Duration `toml:"max_wait"`   // longest a request may wait in the queue
+	Overload  float64       `toml:"overload"`   // foreign load per CPU above which a host drops a tier
+	Saturated float64       `toml:"saturated"`  // foreign load per CPU above which a host gets no jobs
+	LogFormat string        `toml:"log_format"` // json or console
+	LogLevel  string        `toml:"log_level"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:    ":3633",
+		HTTP:      ":3634",
+		StateDir:  "/var/lib/dcc-broker",
+		LeaseTTL:  30 * time.Second,
+		HalfLife:  time.Hour,
+		MaxWait:   10 * time.Minute,
+		Overload:  0.9,
+		Saturated: 2.0,
+		LogFormat: "json",
+		LogLevel:  "info",
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	switch {
+	case c.Listen == "":
+		return errors.New("--listen is required")
+	case c.FarmFile == "":
+		return errors.New("--farm is required")
+	case c.StateDir == "":
+		return errors.New("--state is required")
+	case c.KeyFile == "":
+		return errors.New("--key is required")
+	case c.LeaseTTL < time.Second:
+		return errors.New("--lease-ttl must be at least 1s")
+	case c.HalfLife <= 0:
+		return errors.New("--half-life must be positive")
+	case c.Overload <= 0 || c.Saturated < c.Overload:
+		return errors.New("--overload must be positive and --saturated at least --overload")
+	case c.MaxWait <= 0:
+		return errors.New("--max-wait must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package client
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dcc-farm/dcc/internal/agent"
+	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/compiler"
+	"github.com/dcc-farm/dcc/internal/compilerargs"
+	"github.com/dcc-farm/dcc/pkg/wire"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+// run is one compiler invocation through dcc.
+type run struct {
+	cfg      Config
+	compiler string   // resolved path of the real compiler
+	driver   string   // its base name as invoked
+	args     []string // the compiler's arguments
+	start    time.Time
+}
+
+func (r *run) logf(format string, a ...any) {
+	if r.cfg.Verbose {
+		fmt.Fprintf(os.Stderr, "dcc[%d] %s\n", os.Getpid(), fmt.Sprintf(format, a...))
+	}
+}
+
+// Compile runs the compiler named by name (as invoked) with args and
+// returns the exit status to exit with. It only returns on the remote
+// path; every local path replaces this process with the compiler.
+func Compile(name string, args []string) int {
+	cfg, warns := LoadConfig()
+	r := &run{cfg: cfg, driver: filepath.Base(name), args: args, start: time.Now()}
+	for _, w := range warns {
+		r.logf("config: %s", w)
+	}
+	self, _ := os.Executable()
+	path, err := compiler.Resolve(name, self)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dcc: %v\n", err)
+		return 127
+	}
+	r.compiler = path
+	plan := compilerargs.Classify(args)
+	if !plan.Remote {
+		r.logf("local: %s", plan.Reason)
+		return r.local("")
+	}
+	r.logf("remote candidate: %s (%s) -> %s", plan.Source, plan.Lang, plan.Output)
+	if cfg.Broker == "" {
+		return r.local("no broker configured (set DCC_BROKER or broker in ~/.dccrc)")
+	}
+	src, cppErr, code, err := r.preprocess(&plan)
+	if err != nil {
+		return r.local("preprocess: " + err.Error())
+	}
+	if code != 0 {
+		// The compiler's own error while preprocessing: report it as is.
+		os.Stderr.Write(cppErr)
+		return code
+	}
+	r.logf("preprocessed %s: %d bytes in %s", plan.Source, len(src), time.Since(r.start).Round(time.Microsecond))
+	res, why := r.viaAgent(&plan, src)
+	if why != "" {
+		return r.local(why)
+	}
+	return r.finish(&plan, cppErr, res)
+}
+
+// preprocess runs the compiler with -E, capturing the preprocessed source.
+func (r *run) preprocess(p *compilerargs.Plan) (src, stderr []byte, code int, err error) {
+	if p.Preprocessed {
+		b, err := os.ReadFile(p.Source)
+		return b, nil, 0, err
+	}
+	cmd := exec.Command(r.compiler, p.PreprocessArgs...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, nil
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() > 0 {
+			return nil, errb.Bytes(), ee.ExitCode(), nil
+		}
+		return nil, nil, 0, err
+	}
+	return out.Bytes(), errb.Bytes(), 0, nil
+}
+
+// viaAgent asks the agent to run the job remotely. why is non-empty when
+// the job must be compiled locally instead.
+func (r *run) viaAgent(p *compilerargs.Plan, src []byte) (*wire.AgentResult, string) {
+	if int64(len(src)) > wire.MaxJobFrame-(1<<20) {
+		return nil, "preprocessed source too large to ship"
+	}
+	conn, err := agent.Connect(agent.Options{
+		Broker: r.cfg.Broker, KeyFile: r.cfg.KeyFile, User: r.cfg.User, RuntimeDir: r.cfg.RuntimeDir,
+		Idle: r.cfg.AgentIdle, NoStart: r.cfg.NoAgent,
+	})
+	if err != nil {
+		return nil, "agent: " + err.Error()
+	}
+	defer conn.Close()
+	c := wire.NewConn(conn, wire.MaxJobFrame, 0)
+	c.WriteTimeout = 30 * time.Second
+	req := &wire.AgentCompile{
+		Version: wire.ProtocolVersion, Build: buildinfo.ID(), Compiler: r.compiler, Driver: r.driver, Lang: p.Lang,
+		Ext: p.PreprocessedExt, Kind: p.OutputKind, Args: p.RemoteArgs, SourceName: sourceName(p), Source: src,
+		File: p.Source, MaxWaitMs: r.cfg.MaxWait.Milliseconds(), Verbose: r.cfg.Verbose,
+	}
+	if err := c.Send(req); err != nil {
+		return nil, "agent: send: " + err.Error()
+	}
+	// The agent bounds the whole job (lease wait plus compile); this
+	// deadline only protects against an agent that hangs.
+	m, err := c.RecvTimeout(r.cfg.MaxWait + 15*time.Minute)
+	if err != nil {
+		return nil, "agent: " + err.Error()
+	}
+	res, ok := m.(*wire.AgentResult)
+	if !ok {
+		return nil, fmt.Sprintf("agent: unexpected %T", m)
+	}
+	for _, l := range res.Log {
+		r.logf("%s", l)
+	}
+	if res.Fallback != "" {
+		return nil, res.Fallback
+	}
+	return res, ""
+}
+
+func sourceName(p *compilerargs.Plan) string {
+	b := filepath.Base(p.Source)
+	return strings.TrimSuffix(b, filepath.Ext(b)) + p.PreprocessedExt
+}
+
+// finish writes a remote result exactly as the compiler would have.
+func (r *run) finish(p *compilerargs.Plan, cppErr []byte, res *wire.AgentResult) int {
+	jr := &res.Result
+	os.Stderr.Write(cppErr)
+	os.Stdout.Write(jr.Stdout)
+	os.Stderr.Write(jr.Stderr)
+	if jr.ExitCode != 0 {
+		os.Remove(p.Output)
+		r.logf("compile error on %s (exit %d), not retried", res.Host, jr.ExitCode)
+		return jr.ExitCode
+	}
+	if err := writeAtomic(p.Output, jr.Output); err != nil {
+		fmt.Fprintf(os.Stderr, "dcc: write %s: %v\n", p.Output, err)
+		return 1
+	}
+	r.logf("compiled %s on %s (tier %d) after %dms wait; %d bytes back; total %s",
+		p.Source, res.Host, res.Tier, res.WaitMs, len(jr.Output), time.Since(r.start).Round(time.Microsecond))
+	return 0
+}
+
+// writeAtomic writes data to path through a temporary file in the same
+// directory, with the permissions a compiler would give a new file.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".dcc-*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		mask := syscall.Umask(0)
+		syscall.Umask(mask)
+		werr = os.Chmod(tmp, 0o666&^os.FileMode(mask))
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+	}
+	return werr
+}
+
+// local replaces this process with the real compiler and the original
+// arguments. why is the reason the farm was not used ("" for jobs that
+// are local by nature).
+func (r *run) local(why string) int {
+	if why != "" {
+		r.logf("compiling locally: %s", why)
+		noteOnce(r.cfg, why)
+	}
+	argv := append([]string{r.driverArg0()}, r.args...)
+	err := syscall.Exec(r.compiler, argv, os.Environ())
+	// Exec failed: run it as a child instead.
+	cmd := exec.Command(r.compiler, r.args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err2 := cmd.Run(); err2 != nil {
+		var ee *exec.ExitError
+		if errors.As(err2, &ee) {
+			return ee.ExitCode()
+		}
+		fmt.Fprintf(os.Stderr, "dcc: cannot run %s: %v (exec: %v)\n", r.compiler, err2, err)
+		return 127
+	}
+	return 0
+}
+
+func (r *run) driverArg0() string { return r.compiler }
+
+// noteOnce tells the user, at most once per ten minutes per kind of
+// problem, why the farm was not used, for problems they can act on
+// (configuration, an unreachable broker). Ordinary fallbacks (farm busy)
+// stay quiet unless DCC_VERBOSE is set.
+func noteOnce(cfg Config, why string) {
+	if cfg.Verbose {
+		return // already logged
+	}
+	kind := ""
+	switch {
+	case strings.HasPrefix(why, "no broker configured"):
+		kind = "noconfig"
+	case strings.Contains(why, "authentication"), strings.Contains(why, "key"):
+		kind = "auth"
+	case strings.Contains(why, "broker unreachable"):
+		kind = "unreachable"
+	default:
+		return
+	}
+	if cfg.RuntimeDir == "" || os.MkdirAll(cfg.RuntimeDir, 0o700) != nil {
+		return
+	}
+	stamp := filepath.Join(cfg.RuntimeDir, "noted-"+kind)
+	if st, err := os.Stat(stamp); err == nil && time.Since(st.ModTime()) < 10*time.Minute {
+		return
+	}
+	if f, err := os.Create(stamp); err == nil {
+		f.Close()
+	}
+	fmt.Fprintf(os.Stderr, "dcc: compiling locally: %s\n", why)
+}
+
+var _ = io.Discard

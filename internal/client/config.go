@@ -1,0 +1,128 @@
+// Package client is what runs in every `dcc` process on an engineer's
+// machine: it resolves the real compiler, classifies the command line,
+// preprocesses locally, hands the job to the per-user agent and writes the
+// object, stdout, stderr and exit status back exactly as the compiler
+// would; whenever the farm cannot serve it runs the compiler locally. It
+// also implements `dcc status` and `dcc farm`.
+package client
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the client configuration: defaults, then ~/.dccrc (or the file
+// DCC_CONFIG names), then environment variables.
+type Config struct {
+	Broker     string        // DCC_BROKER, broker = "host:port"
+	KeyFile    string        // DCC_KEY_FILE, key_file = "..."
+	Verbose    bool          // DCC_VERBOSE=1, verbose = true
+	MaxWait    time.Duration // DCC_MAX_WAIT, max_wait = "60s": longest wait for a lease
+	AgentIdle  time.Duration // DCC_AGENT_IDLE, agent_idle = "10m": the agent exits after this long unused
+	RuntimeDir string        // DCC_RUNTIME_DIR, runtime_dir: agent socket and log
+	LocalSlots int           // DCC_LOCAL_SLOTS, local_slots: local compiles at once (default: CPUs)
+	NoAgent    bool          // DCC_NO_AGENT=1: never start an agent (compile locally if none runs)
+	User       string        // DCC_USER, user: name charged for usage (default: login name)
+}
+
+type fileConfig struct {
+	Broker     string `toml:"broker"`
+	KeyFile    string `toml:"key_file"`
+	Verbose    bool   `toml:"verbose"`
+	MaxWait    string `toml:"max_wait"`
+	AgentIdle  string `toml:"agent_idle"`
+	RuntimeDir string `toml:"runtime_dir"`
+	LocalSlots int    `toml:"local_slots"`
+	User       string `toml:"user"`
+}
+
+// LoadConfig builds the configuration. Problems are returned as warnings:
+// a broken config must never fail a build, only make it local.
+func LoadConfig() (Config, []string) {
+	var warn []string
+	c := Config{MaxWait: 60 * time.Second, AgentIdle: 10 * time.Minute, LocalSlots: numCPU()}
+	path := os.Getenv("DCC_CONFIG")
+	if path == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = filepath.Join(home, ".dccrc")
+		}
+	}
+	if path != "" {
+		var fc fileConfig
+		if _, err := toml.DecodeFile(path, &fc); err == nil {
+			c.Broker, c.KeyFile, c.Verbose, c.RuntimeDir, c.User = fc.Broker, fc.KeyFile, fc.Verbose, fc.RuntimeDir, fc.User
+			if fc.LocalSlots > 0 {
+				c.LocalSlots = fc.LocalSlots
+			}
+			setDur(&c.MaxWait, fc.MaxWait, "max_wait", &warn)
+			setDur(&c.AgentIdle, fc.AgentIdle, "agent_idle", &warn)
+		} else if !os.IsNotExist(err) {
+			warn = append(warn, fmt.Sprintf("config %s: %v", path, err))
+		}
+	}
+	if v := os.Getenv("DCC_BROKER"); v != "" {
+		c.Broker = v
+	}
+	if v := os.Getenv("DCC_KEY_FILE"); v != "" {
+		c.KeyFile = v
+	}
+	if v := os.Getenv("DCC_VERBOSE"); v != "" {
+		c.Verbose = v != "0" && v != "false"
+	}
+	if v := os.Getenv("DCC_NO_AGENT"); v != "" {
+		c.NoAgent = v != "0" && v != "false"
+	}
+	if v := os.Getenv("DCC_RUNTIME_DIR"); v != "" {
+		c.RuntimeDir = v
+	}
+	if v := os.Getenv("DCC_USER"); v != "" {
+		c.User = v
+	}
+	if v := os.Getenv("DCC_LOCAL_SLOTS"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			c.LocalSlots = n
+		} else {
+			warn = append(warn, "DCC_LOCAL_SLOTS: not a positive integer")
+		}
+	}
+	setDur(&c.MaxWait, os.Getenv("DCC_MAX_WAIT"), "DCC_MAX_WAIT", &warn)
+	setDur(&c.AgentIdle, os.Getenv("DCC_AGENT_IDLE"), "DCC_AGENT_IDLE", &warn)
+	if c.RuntimeDir == "" {
+		if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+			c.RuntimeDir = filepath.Join(x, "dcc")
+		} else {
+			c.RuntimeDir = filepath.Join(os.TempDir(), fmt.Sprintf("dcc-%d", os.Getuid()))
+		}
+	}
+	if c.User == "" {
+		c.User = loginName()
+	}
+	return c, warn
+}
+
+func setDur(dst *time.Duration, s, name string, warn *[]string) {
+	if s == "" {
+		return
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < 0 {
+		*warn = append(*warn, fmt.Sprintf("%s: bad duration %q", name, s))
+		return
+	}
+	*dst = d
+}
+
+func loginName() string {
+	for _, k := range []string{"USER", "LOGNAME"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return fmt.Sprintf("uid%d", os.Getuid())
+}

@@ -1,0 +1,249 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dcc-farm/dcc/internal/agent"
+	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/logging"
+	"github.com/dcc-farm/dcc/internal/status"
+	"github.com/dcc-farm/dcc/internal/transport"
+	"github.com/dcc-farm/dcc/pkg/wire"
+)
+
+const usage = `Usage:
+  dcc COMPILER [ARGS...]        compile through the farm (e.g. dcc gcc -c foo.c)
+  dcc status [--json] [--explain HOST]
+  dcc farm drain|undrain|unblock HOST
+  dcc farm block HOST --reason TEXT
+  dcc version
+
+Also works as CC="dcc gcc", CMAKE_C_COMPILER_LAUNCHER=dcc, CCACHE_PREFIX=dcc,
+or through a symlink named after the compiler (ln -s $(which dcc) ~/bin/gcc).
+
+Configuration (~/.dccrc in TOML, or the file DCC_CONFIG names; the environment wins):
+  DCC_BROKER=HOST:PORT      broker = "HOST:PORT"
+  DCC_KEY_FILE=FILE         key_file = "FILE"     (farm secret)
+  DCC_VERBOSE=1             verbose = true        (log every decision to stderr)
+  DCC_MAX_WAIT=60s          max_wait = "60s"      (longest wait for a farm slot)
+  DCC_AGENT_IDLE=10m        agent_idle = "10m"    (the agent exits when idle this long)
+  DCC_RUNTIME_DIR=DIR       runtime_dir = "DIR"   (agent socket and log)
+  DCC_USER=NAME             user = "NAME"         (whom the farm charges; default $USER)
+  DCC_NO_AGENT=1                                  (never start an agent)
+`
+
+// Main is dcc's entry point; it returns the exit status.
+func Main(argv []string) int {
+	base := filepath.Base(argv[0])
+	if base != "dcc" && !strings.HasPrefix(base, "dcc.") {
+		// Masquerade: invoked through a symlink named after the compiler.
+		return Compile(base, argv[1:])
+	}
+	if len(argv) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch argv[1] {
+	case "status":
+		return StatusCmd(argv[2:], os.Stdout)
+	case "farm":
+		return FarmCmd(argv[2:], os.Stdout)
+	case "agent":
+		return AgentCmd(argv[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return 0
+	case "version", "--version":
+		fmt.Println("dcc", buildinfo.ID())
+		return 0
+	}
+	if strings.HasPrefix(argv[1], "-") {
+		// distcc compatibility: `dcc -c foo.c` means the default compiler.
+		return Compile("cc", argv[1:])
+	}
+	return Compile(argv[1], argv[2:])
+}
+
+// brokerCall opens an admin session to the broker, sends m and returns the reply.
+func brokerCall(m wire.Message, cap int) (wire.Message, error) {
+	cfg, _ := LoadConfig()
+	if cfg.Broker == "" {
+		return nil, fmt.Errorf("no broker configured (set DCC_BROKER or broker in ~/.dccrc)")
+	}
+	key, err := wire.LoadKey(cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	host, _ := os.Hostname()
+	s, _, err := transport.Dial(ctx, cfg.Broker, key, wire.Hello{Role: wire.RoleAdmin, Name: host, User: cfg.User, Build: buildinfo.ID()})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	st, err := s.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	c := wire.NewConn(st, cap, 10*time.Second)
+	if err := c.Send(m); err != nil {
+		return nil, err
+	}
+	reply, err := c.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := reply.(*wire.Error); ok {
+		return nil, e
+	}
+	return reply, nil
+}
+
+// StatusCmd implements `dcc status`.
+func StatusCmd(args []string, out io.Writer) int {
+	fs := flag.NewFlagSet("dcc status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print the status document as JSON (same as GET /v1/status)")
+	explain := fs.String("explain", "", "explain why HOST is in its tier")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	m, err := brokerCall(&wire.StatusQuery{Explain: *explain}, wire.MaxStatusFrame)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dcc status:", err)
+		return 1
+	}
+	rep, ok := m.(*wire.StatusReply)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "dcc status: unexpected %T\n", m)
+		return 1
+	}
+	if *asJSON {
+		out.Write(rep.JSON)
+		fmt.Fprintln(out)
+		return 0
+	}
+	var doc status.Doc
+	if err := json.Unmarshal(rep.JSON, &doc); err != nil {
+		fmt.Fprintln(os.Stderr, "dcc status:", err)
+		return 1
+	}
+	if *explain != "" && doc.Explain != nil {
+		e := doc.Explain
+		fmt.Fprintf(out, "%s: tier %d, %s\n  reason: %s\n  detail: %s\n", e.Host, e.Tier, e.State, e.Reason, e.Detail)
+		return 0
+	}
+	PrintTable(out, &doc)
+	return 0
+}
+
+// PrintTable renders the status document as a compact terminal table.
+func PrintTable(out io.Writer, doc *status.Doc) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "HOST\tSTATE\tTIER\tBUSY/SLOTS\tLOAD1\tCPUS\tPOWER\tJOBS\tWHY\n")
+	for _, h := range doc.Hosts {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%.2f\t%d\t%g\t%d\t%s\n", h.Name, h.State, h.Tier, h.Busy, h.Slots, h.Load1, h.CPUs, h.Power, h.JobsDone, h.Reason)
+	}
+	tw.Flush()
+	if len(doc.Users) > 0 {
+		fmt.Fprintln(out)
+		fmt.Fprintf(tw, "USER\tRUNNING\tWAITING\tSHARE\tUSAGE\n")
+		for _, u := range doc.Users {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%.1f\n", u.Name, u.Running, u.Waiting, 100*u.Share, u.Usage)
+		}
+		tw.Flush()
+	}
+	comps := map[string][]string{}
+	for _, h := range doc.Hosts {
+		for _, c := range h.Compilers {
+			comps[c] = append(comps[c], h.Name)
+		}
+	}
+	if len(comps) > 0 {
+		fmt.Fprintln(out)
+		fmt.Fprintf(tw, "COMPILER\tHOSTS\n")
+		for c, hs := range comps {
+			fmt.Fprintf(tw, "%s\t%s\n", c, strings.Join(hs, ","))
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(out, "\nleases %d, queued %d, slots %d busy of %d\n", doc.Leases, doc.Queue, doc.Busy, doc.Slots)
+}
+
+// FarmCmd implements `dcc farm drain|undrain|block|unblock HOST`.
+func FarmCmd(args []string, out io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprint(os.Stderr, "usage: dcc farm drain|undrain|block|unblock HOST [--reason TEXT]\n")
+		return 2
+	}
+	action, host := args[0], args[1]
+	fs := flag.NewFlagSet("dcc farm", flag.ContinueOnError)
+	reason := fs.String("reason", "", "why (logged, and shown in status)")
+	if fs.Parse(args[2:]) != nil {
+		return 2
+	}
+	switch action {
+	case wire.AdminDrain, wire.AdminUndrain, wire.AdminBlock, wire.AdminUnblock:
+	default:
+		fmt.Fprintf(os.Stderr, "dcc farm: unknown action %q\n", action)
+		return 2
+	}
+	if action == wire.AdminBlock && *reason == "" {
+		fmt.Fprintln(os.Stderr, "dcc farm block: --reason is required")
+		return 2
+	}
+	m, err := brokerCall(&wire.AdminRequest{Action: action, Host: host, Reason: *reason}, wire.MaxControlFrame)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dcc farm:", err)
+		return 1
+	}
+	rep, ok := m.(*wire.AdminReply)
+	if !ok || !rep.OK {
+		msg := "unexpected reply"
+		if ok {
+			msg = rep.Message
+		}
+		fmt.Fprintln(os.Stderr, "dcc farm:", msg)
+		return 1
+	}
+	fmt.Fprintln(out, rep.Message)
+	return 0
+}
+
+// AgentCmd runs the agent (started by dcc itself).
+func AgentCmd(args []string) int {
+	fs := flag.NewFlagSet("dcc agent", flag.ContinueOnError)
+	var o agent.Options
+	sock := fs.String("socket", "", "unix socket to serve")
+	fs.StringVar(&o.Broker, "broker", "", "broker address")
+	fs.StringVar(&o.KeyFile, "key", "", "farm key file")
+	fs.StringVar(&o.User, "user", "", "user name")
+	fs.DurationVar(&o.Idle, "idle", 10*time.Minute, "exit after this long without work")
+	if fs.Parse(args) != nil || *sock == "" {
+		return 2
+	}
+	o.RuntimeDir = filepath.Dir(*sock)
+	logs, err := logging.New("console", "info")
+	if err != nil {
+		return 2
+	}
+	a, err := agent.New(o, *sock, logs.Log)
+	if err == agent.ErrRunning {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dcc agent:", err)
+		return 1
+	}
+	a.Run()
+	return 0
+}

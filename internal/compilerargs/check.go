@@ -1,0 +1,276 @@
+package compilerargs
+
+import (
+	"fmt"
+	"strings"
+)
+
+// RemoteArgError is the error CheckRemoteArgs returns. Arg is the
+// offending argument as received and Index its position in the list.
+type RemoteArgError struct {
+	Index  int
+	Arg    string
+	Reason string
+}
+
+func (e *RemoteArgError) Error() string {
+	return fmt.Sprintf("compilerargs: remote argument %d %q refused: %s", e.Index, e.Arg, e.Reason)
+}
+
+// CheckRemoteArgs is run by the farm host (volunteer) on RemoteArgs
+// received from the network, before anything is executed. It returns a
+// *RemoteArgError naming the first argument that could make the compiler
+// read or write a file outside the job directory, or run another program.
+//
+// The rule, in order, for each argument:
+//
+//  1. Shape. Every argument is a self-contained option: it starts with '-'
+//     and is not "-" alone. Bare names (input files), response files
+//     ("@file", expanded by gcc and gas wherever they appear), empty
+//     arguments and arguments containing NUL are refused. The only two
+//     options that carry their value in the next argument are accepted:
+//     "--param NAME[=VALUE]" (the value must consist of letters, digits,
+//     '_', '-' and '=') and "-Xassembler ARG". No other "--" long option
+//     and no other "-X" option is accepted.
+//  2. Assembler arguments ("-Wa,A,B" and "-Xassembler A") are accepted
+//     only in the shapes listed in options.go (asmExact, asmJoined,
+//     asmSeparate, and "-m..." machine options); everything else is
+//     refused. gas clusters short options ("-Lofile" is "-L -o file") so
+//     only an allow list is safe there.
+//  3. Deny list (remoteDenied in options.go): option families that name
+//     output/dump/profile files, load plugins or spec files, change where
+//     programs are found, or only matter to the preprocessor or linker
+//     (neither runs remotely): -o -x -E -M* -D -U -A -I -i* -F -Wp,
+//     -Xpreprocessor -Wl, -Xlinker -L -l -T -z -e -u (but -undef is fine)
+//     -B -specs -wrapper -fplugin* -save-temps* -time= -aux* -d* -fdump*
+//     -fstack-usage -fcallgraph-info* -gsplit-dwarf* -fcompare-debug*
+//     -fsave-optimization-record* -fdeps-* -fmodule* -fself-test*
+//     -fdiagnostics-{add,set}-output -fprofile* -fauto-profile*
+//     -fbranch-probabilities -fcoverage* -ftest-coverage -frepo, plus
+//     -fopt-info...=FILE and -fdiagnostics-format=...-file.
+//  4. Paths. Split at '=', ',' and ':'; no piece may start with '/' (an
+//     absolute path) or contain a ".." path element. Exempt: the options
+//     that only rewrite recorded strings, -fdebug-prefix-map=,
+//     -ffile-prefix-map=, -fmacro-prefix-map=, -frandom-seed= (and the
+//     assembler's --debug-prefix-map).
+//
+// Everything else (-O2, -g, -W..., -f..., -m..., -std=..., -pipe ...) is
+// accepted: gcc options not in the deny list write nothing but the output
+// file and read nothing but the input file. It never panics.
+func CheckRemoteArgs(args []string) error {
+	var asm asmChecker
+	lastAsm := -1
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if r := argShape(a); r != "" {
+			return &RemoteArgError{Index: i, Arg: a, Reason: r}
+		}
+		switch {
+		case a == "--param":
+			if i+1 >= len(args) {
+				return &RemoteArgError{Index: i, Arg: a, Reason: "missing value"}
+			}
+			i++
+			if !paramShape(args[i]) {
+				return &RemoteArgError{Index: i, Arg: args[i], Reason: "--param value must be NAME[=VALUE]"}
+			}
+			continue
+		case strings.HasPrefix(a, "--param="):
+			if !paramShape(a[len("--param="):]) {
+				return &RemoteArgError{Index: i, Arg: a, Reason: "--param value must be NAME[=VALUE]"}
+			}
+			continue
+		case a == "-Xassembler":
+			if i+1 >= len(args) {
+				return &RemoteArgError{Index: i, Arg: a, Reason: "missing value"}
+			}
+			i++
+			if r := asm.check(args[i]); r != "" {
+				return &RemoteArgError{Index: i, Arg: args[i], Reason: r}
+			}
+			lastAsm = i
+			continue
+		case strings.HasPrefix(a, "-Wa,"):
+			if r := asm.checkList(a[len("-Wa,"):]); r != "" {
+				return &RemoteArgError{Index: i, Arg: a, Reason: r}
+			}
+			lastAsm = i
+			continue
+		case strings.HasPrefix(a, "--"):
+			return &RemoteArgError{Index: i, Arg: a, Reason: "long options other than --param are not accepted"}
+		case strings.HasPrefix(a, "-X"):
+			return &RemoteArgError{Index: i, Arg: a, Reason: "only -Xassembler is accepted"}
+		case a == "-undef":
+			continue
+		case strings.HasPrefix(a, "-u"):
+			return &RemoteArgError{Index: i, Arg: a, Reason: "linking does not happen remotely"}
+		}
+		if r, ok := remoteDeniedIndex.find(a); ok {
+			return &RemoteArgError{Index: i, Arg: a, Reason: r.reason}
+		}
+		if writesFileF(a) {
+			return &RemoteArgError{Index: i, Arg: a, Reason: "writes a file"}
+		}
+		if !pathExemptOption(a) {
+			if r := pathRule(a); r != "" {
+				return &RemoteArgError{Index: i, Arg: a, Reason: r}
+			}
+		}
+	}
+	if asm.pending {
+		return &RemoteArgError{Index: lastAsm, Arg: args[lastAsm], Reason: "assembler option missing its value"}
+	}
+	return nil
+}
+
+// argShape returns why a cannot be a remote argument at all, or "".
+func argShape(a string) string {
+	switch {
+	case a == "":
+		return "empty argument"
+	case strings.IndexByte(a, 0) >= 0:
+		return "contains NUL"
+	case a[0] == '@':
+		return "response file"
+	case a[0] != '-' || a == "-":
+		return "not an option (a file name)"
+	}
+	return ""
+}
+
+// writesFileF reports -f options whose value names an output file and
+// which therefore cannot be recognised by prefix alone.
+func writesFileF(a string) bool {
+	if strings.HasPrefix(a, "-fopt-info") && strings.IndexByte(a, '=') >= 0 {
+		return true // -fopt-info-vec=FILE
+	}
+	if strings.HasPrefix(a, "-fdiagnostics-format=") && strings.HasSuffix(a, "-file") {
+		return true // json-file, sarif-file
+	}
+	return false
+}
+
+func pathExemptOption(a string) bool {
+	for _, p := range pathExempt {
+		if strings.HasPrefix(a, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// pathRule splits s at '=', ',' and ':' and refuses any piece that is an
+// absolute path or has a ".." path element.
+func pathRule(s string) string {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != '=' && s[i] != ',' && s[i] != ':' {
+			continue
+		}
+		piece := s[start:i]
+		start = i + 1
+		if len(piece) > 0 && piece[0] == '/' {
+			return "absolute path"
+		}
+		if hasDotDot(piece) {
+			return `".." path element`
+		}
+	}
+	return ""
+}
+
+func hasDotDot(p string) bool {
+	for len(p) > 0 {
+		j := strings.IndexByte(p, '/')
+		elem := p
+		if j >= 0 {
+			elem, p = p[:j], p[j+1:]
+		} else {
+			p = ""
+		}
+		if elem == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// paramShape accepts --param values: NAME or NAME=VALUE made of letters,
+// digits, '_', '-' and '='.
+func paramShape(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '=') {
+			return false
+		}
+	}
+	return true
+}
+
+// asmChecker checks the assembler's argument list, which gcc assembles
+// from every -Wa, and -Xassembler in order; the state carries an option
+// that takes its value in the next assembler argument.
+type asmChecker struct {
+	pending       bool // the previous assembler argument wants a value
+	pendingExempt bool // ... and that value is exempt from the path rule
+}
+
+// checkList checks the comma-separated list of a -Wa, option.
+func (c *asmChecker) checkList(list string) string {
+	for {
+		j := strings.IndexByte(list, ',')
+		part := list
+		if j >= 0 {
+			part = list[:j]
+		}
+		if r := c.check(part); r != "" {
+			return r
+		}
+		if j < 0 {
+			return ""
+		}
+		list = list[j+1:]
+	}
+}
+
+// check checks one assembler argument and returns why it is refused, or "".
+func (c *asmChecker) check(p string) string {
+	if c.pending {
+		c.pending = false
+		if p == "" || p[0] == '@' || p[0] == '-' || strings.IndexByte(p, 0) >= 0 {
+			return "bad value for assembler option"
+		}
+		if !c.pendingExempt {
+			return pathRule(p)
+		}
+		return ""
+	}
+	if p == "" || strings.IndexByte(p, 0) >= 0 {
+		return "empty assembler argument"
+	}
+	if asmExact[p] {
+		return ""
+	}
+	// Machine options. 'm' is never a no-argument short option of gas, so
+	// "-m..." cannot be read as a cluster of short options.
+	if len(p) > 2 && strings.HasPrefix(p, "-m") {
+		return pathRule(p)
+	}
+	for _, j := range asmJoined {
+		if strings.HasPrefix(p, j) {
+			if j == "--debug-prefix-map=" {
+				return ""
+			}
+			return pathRule(p)
+		}
+	}
+	if asmSeparate[p] {
+		c.pending = true
+		c.pendingExempt = p == "--debug-prefix-map"
+		return ""
+	}
+	return "assembler option not in the accepted set"
+}

@@ -1,0 +1,159 @@
+// Package farm parses the admin's farm file: the hosts allowed to volunteer,
+// with their CPU count and power index, in DMUCS's format.
+//
+//	# NAME  NCPUS  POWER  [key=value ...]
+//	sun1    8      3      slots=8 targets=sparc-sun-solaris2.10
+//	linux7  16     4
+//	desk12  2      1      weight=1
+//
+// Recognised keys: slots (default: ncpus), targets (comma-separated target
+// triples the host may serve; default any). Unknown keys are kept in Extra.
+package farm
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Host is one farm-file line.
+type Host struct {
+	Name    string
+	CPUs    int
+	Power   float64
+	Slots   int      // 0: as many as the volunteer offers, capped at CPUs... see Broker
+	Targets []string // empty: any
+	Extra   map[string]string
+	Line    int
+}
+
+// Farm is a parsed farm file.
+type Farm struct {
+	Hosts map[string]Host
+	// Users holds per-user weights from "user NAME weight=W" lines.
+	Users map[string]float64
+}
+
+// Names returns the host names sorted.
+func (f *Farm) Names() []string {
+	out := make([]string, 0, len(f.Hosts))
+	for n := range f.Hosts {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ParseError names the line that failed.
+type ParseError struct {
+	Line int
+	Text string
+	Msg  string
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("farm file line %d %q: %s", e.Line, e.Text, e.Msg)
+}
+
+// Load reads and parses a farm file.
+func Load(path string) (*Farm, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Parse(f)
+}
+
+// Parse parses a farm file. Lines "user NAME weight=W" set user weights.
+func Parse(r io.Reader) (*Farm, error) {
+	farm := &Farm{Hosts: make(map[string]Host), Users: make(map[string]float64)}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	n := 0
+	for sc.Scan() {
+		n++
+		raw := sc.Text()
+		line := raw
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		bad := func(msg string) error { return &ParseError{Line: n, Text: raw, Msg: msg} }
+		if fields[0] == "user" {
+			if len(fields) != 3 || !strings.HasPrefix(fields[2], "weight=") {
+				return nil, bad("want: user NAME weight=W")
+			}
+			w, err := strconv.ParseFloat(strings.TrimPrefix(fields[2], "weight="), 64)
+			if err != nil || w <= 0 {
+				return nil, bad("weight must be a positive number")
+			}
+			farm.Users[fields[1]] = w
+			continue
+		}
+		if len(fields) < 3 {
+			return nil, bad("want: NAME NCPUS POWER [key=value...]")
+		}
+		h := Host{Name: fields[0], Line: n, Extra: map[string]string{}}
+		cpus, err := strconv.Atoi(fields[1])
+		if err != nil || cpus < 1 || cpus > 4096 {
+			return nil, bad("NCPUS must be an integer from 1 to 4096")
+		}
+		h.CPUs = cpus
+		p, err := strconv.ParseFloat(fields[2], 64)
+		if err != nil || p <= 0 || p > 1000 {
+			return nil, bad("POWER must be a positive number")
+		}
+		h.Power = p
+		for _, kv := range fields[3:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, bad(fmt.Sprintf("field %q is not key=value", kv))
+			}
+			switch k {
+			case "slots":
+				s, err := strconv.Atoi(v)
+				if err != nil || s < 1 || s > 4096 {
+					return nil, bad("slots must be an integer from 1 to 4096")
+				}
+				h.Slots = s
+			case "targets":
+				for _, t := range strings.Split(v, ",") {
+					if t = strings.TrimSpace(t); t != "" {
+						h.Targets = append(h.Targets, t)
+					}
+				}
+			default:
+				h.Extra[k] = v
+			}
+		}
+		if _, dup := farm.Hosts[h.Name]; dup {
+			return nil, bad("host listed twice")
+		}
+		farm.Hosts[h.Name] = h
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("farm file: %w", err)
+	}
+	return farm, nil
+}
+
+// AllowsTarget reports whether a host may serve a compiler of target triple t.
+func (h Host) AllowsTarget(t string) bool {
+	if len(h.Targets) == 0 {
+		return true
+	}
+	for _, x := range h.Targets {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,543 @@
+// Package scheduler is the broker's decision core: it holds every host's
+// state, the lease table, the waiting queue and the usage ledger, and
+// decides which waiting request gets which slot. It composes pkg/tiering
+// (which host), pkg/fairshare (which request) and pkg/lease (the grant).
+//
+// Like those packages it starts no goroutines, does no I/O and never reads
+// the clock: every method takes "now", so the live broker and the simulator
+// run the same decisions. The caller serialises access (the broker holds
+// one mutex around it).
+package scheduler
+
+import (
+	"sort"
+	"time"
+
+	"github.com/dcc-farm/dcc/pkg/fairshare"
+	"github.com/dcc-farm/dcc/pkg/lease"
+	"github.com/dcc-farm/dcc/pkg/tiering"
+)
+
+// Config tunes the scheduler.
+type Config struct {
+	LeaseTTL time.Duration
+	Tiering  tiering.Config
+	Policy   fairshare.Policy
+	HalfLife time.Duration
+	Seed     uint64
+	// ProbationAfter consecutive farm failures put a host on probation;
+	// BlockAfter block it for BlockFor; a run of RecoverAfter successes
+	// returns it to healthy.
+	ProbationAfter, BlockAfter, RecoverAfter int
+	BlockFor                                 time.Duration
+}
+
+// DefaultConfig returns the broker's defaults.
+func DefaultConfig() Config {
+	return Config{
+		LeaseTTL:       30 * time.Second,
+		Tiering:        tiering.DefaultConfig(),
+		Policy:         fairshare.DefaultPolicy(),
+		HalfLife:       time.Hour,
+		ProbationAfter: 2,
+		BlockAfter:     5,
+		RecoverAfter:   5,
+		BlockFor:       2 * time.Minute,
+	}
+}
+
+// Host is everything known about one host. tiering.Host is the part tiering sees.
+type Host struct {
+	tiering.Host
+	Addr                   string
+	Compilers              map[string]string // fingerprint -> target triple
+	Targets                []string          // farm-file restriction; empty: any
+	InFarm                 bool
+	Connected              bool
+	Available              bool   // the volunteer says it may take jobs
+	Note                   string // why unavailable / blocked
+	AdminDrain, AdminBlock bool
+	JobsDone, Failures     int64
+	failStreak, okStreak   int
+	blockedUntil           time.Time
+	FarmSlots              int
+	verdict                tiering.Verdict
+}
+
+// Request is a lease request to place.
+type Request struct {
+	ID          uint64
+	User        string
+	Fingerprint string
+	Holder      uint64
+	File        string
+	Deadline    time.Time // zero: no deadline
+}
+
+// Grant is a placed request.
+type Grant struct {
+	Request uint64
+	Lease   lease.Lease
+	Wait    time.Duration
+}
+
+// Scheduler is the decision core. Invariants: hosts[i].Busy equals the
+// number of leases on hosts[i] in the table; running[u] is the sum of the
+// power of u's leases; every request in queue has an entry in reqs.
+type Scheduler struct {
+	cfg     Config
+	hosts   []tiering.Host // dense copy that tiering scans, index-aligned with info
+	info    []*Host
+	byName  map[string]int
+	verdict []tiering.Verdict
+	leases  *lease.Table
+	ledger  *fairshare.Ledger
+	queue   *fairshare.Queue
+	chooser *tiering.Chooser
+	reqs    map[uint64]Request
+	running map[string]float64
+	count   map[string]int
+	// meanLease is an exponentially weighted mean lease duration, for wait estimates.
+	meanLease time.Duration
+	// scoring scratch, rebuilt per Dispatch
+	scoreNow  time.Time
+	meanUsage float64
+}
+
+// New returns an empty scheduler; first is the first lease ID.
+func New(cfg Config, first lease.ID) *Scheduler {
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 30 * time.Second
+	}
+	return &Scheduler{
+		cfg:       cfg,
+		byName:    make(map[string]int),
+		leases:    lease.NewTable(first),
+		ledger:    fairshare.NewLedger(cfg.HalfLife),
+		queue:     fairshare.NewQueue(),
+		chooser:   tiering.NewChooser(cfg.Tiering, cfg.Seed),
+		reqs:      make(map[uint64]Request),
+		running:   make(map[string]float64),
+		count:     make(map[string]int),
+		meanLease: 5 * time.Second,
+	}
+}
+
+// Config returns the configuration.
+func (s *Scheduler) Config() Config { return s.cfg }
+
+// Ledger exposes the usage ledger (for persistence and weights).
+func (s *Scheduler) Ledger() *fairshare.Ledger { return s.ledger }
+
+// Leases exposes the lease table, read-only by convention.
+func (s *Scheduler) Leases() *lease.Table { return s.leases }
+
+// Queue exposes the waiting queue, read-only by convention.
+func (s *Scheduler) Queue() *fairshare.Queue { return s.queue }
+
+func (s *Scheduler) index(name string) int {
+	if i, ok := s.byName[name]; ok {
+		return i
+	}
+	i := len(s.info)
+	s.byName[name] = i
+	s.info = append(s.info, &Host{Host: tiering.Host{Name: name, State: tiering.Gone}, Compilers: map[string]string{}})
+	s.hosts = append(s.hosts, tiering.Host{})
+	s.verdict = append(s.verdict, tiering.Verdict{})
+	return i
+}
+
+// Host returns the state of a host.
+func (s *Scheduler) Host(name string) (*Host, bool) {
+	i, ok := s.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return s.info[i], true
+}
+
+// HostNames returns every known host name, sorted.
+func (s *Scheduler) HostNames() []string {
+	out := make([]string, 0, len(s.byName))
+	for n := range s.byName {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SetFarmHost records a host from the farm file (added or changed).
+func (s *Scheduler) SetFarmHost(name string, cpus int, power float64, slots int, targets []string, now time.Time) {
+	i := s.index(name)
+	h := s.info[i]
+	h.InFarm = true
+	h.CPUs, h.Power, h.FarmSlots, h.Targets = cpus, power, slots, targets
+	s.refresh(i, now)
+}
+
+// RemoveFarmHost takes a host out of the farm: it gets no new leases; its
+// running leases are returned for the caller to revoke.
+func (s *Scheduler) RemoveFarmHost(name string, now time.Time) []lease.Lease {
+	i, ok := s.byName[name]
+	if !ok {
+		return nil
+	}
+	s.info[i].InFarm = false
+	s.refresh(i, now)
+	return s.revokeHost(name, now)
+}
+
+// Registration is what a connecting volunteer reports.
+type Registration struct {
+	Addr      string
+	CPUs      int
+	Slots     int
+	Compilers map[string]string // fingerprint -> target
+}
+
+// Connect marks a volunteer connected.
+func (s *Scheduler) Connect(name string, r Registration, now time.Time) {
+	i := s.index(name)
+	h := s.info[i]
+	h.Connected = true
+	h.Addr = r.Addr
+	h.Compilers = r.Compilers
+	if r.CPUs > 0 && h.CPUs == 0 {
+		h.CPUs = r.CPUs
+	}
+	h.Slots = r.Slots
+	if h.FarmSlots > 0 && (h.Slots == 0 || h.FarmSlots < h.Slots) {
+		h.Slots = h.FarmSlots
+	}
+	s.refresh(i, now)
+}
+
+// Disconnect marks a host gone and returns its leases, now revoked.
+func (s *Scheduler) Disconnect(name string, now time.Time) []lease.Lease {
+	i, ok := s.byName[name]
+	if !ok {
+		return nil
+	}
+	s.info[i].Connected = false
+	s.refresh(i, now)
+	return s.revokeHost(name, now)
+}
+
+// Load is a volunteer's periodic report.
+type Load struct {
+	Load1, Load5, Load15 float64
+	Available            bool
+	Reason               string
+}
+
+// UpdateLoad records a host's load and availability.
+func (s *Scheduler) UpdateLoad(name string, l Load, now time.Time) {
+	i, ok := s.byName[name]
+	if !ok {
+		return
+	}
+	h := s.info[i]
+	h.Load1, h.Load5, h.Load15 = l.Load1, l.Load5, l.Load15
+	h.Available = l.Available
+	h.Note = l.Reason
+	s.refresh(i, now)
+}
+
+// SetAdmin sets an admin drain or block on a host.
+func (s *Scheduler) SetAdmin(name string, drain, block *bool, reason string, now time.Time) bool {
+	i, ok := s.byName[name]
+	if !ok {
+		return false
+	}
+	h := s.info[i]
+	if drain != nil {
+		h.AdminDrain = *drain
+	}
+	if block != nil {
+		h.AdminBlock = *block
+		h.blockedUntil = time.Time{}
+	}
+	if reason != "" || (block != nil && !*block) {
+		h.Note = reason
+	}
+	s.refresh(i, now)
+	return true
+}
+
+// refresh recomputes a host's derived state: its State from connection,
+// farm membership, admin flags, availability and health; then its tier.
+func (s *Scheduler) refresh(i int, now time.Time) {
+	h := s.info[i]
+	switch {
+	case !h.Connected || !h.InFarm:
+		h.State = tiering.Gone
+	case h.AdminBlock || (!h.blockedUntil.IsZero() && now.Before(h.blockedUntil)):
+		h.State = tiering.Blocked
+	case h.AdminDrain || !h.Available:
+		h.State = tiering.Draining
+	case h.failStreak >= s.cfg.ProbationAfter && s.cfg.ProbationAfter > 0:
+		h.State = tiering.Probation
+	default:
+		h.State = tiering.Healthy
+	}
+	h.Busy = s.leases.CountOnHost(h.Name)
+	s.hosts[i] = h.Host
+	s.verdict[i] = tiering.Classify(&s.hosts[i], s.cfg.Tiering)
+	h.verdict = s.verdict[i]
+}
+
+// Verdict returns a host's tier and reason.
+func (s *Scheduler) Verdict(name string) (tiering.Verdict, bool) {
+	i, ok := s.byName[name]
+	if !ok {
+		return tiering.Verdict{}, false
+	}
+	return s.verdict[i], true
+}
+
+func (s *Scheduler) offers(i int, fp string) bool {
+	h := s.info[i]
+	t, ok := h.Compilers[fp]
+	if !ok {
+		return false
+	}
+	if len(h.Targets) == 0 {
+		return true
+	}
+	for _, x := range h.Targets {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Compatible reports whether any usable host offers the compiler fp.
+func (s *Scheduler) Compatible(fp string) bool {
+	for i := range s.info {
+		if s.verdict[i].Tier > 0 && s.offers(i, fp) {
+			return true
+		}
+	}
+	return false
+}
+
+// Enqueue adds a request to the waiting queue. Call Dispatch to place it.
+func (s *Scheduler) Enqueue(r Request, now time.Time) {
+	s.reqs[r.ID] = r
+	s.queue.Push(fairshare.Request{ID: r.ID, User: r.User, Key: r.Fingerprint, Arrived: now, Deadline: r.Deadline})
+}
+
+// Cancel drops a waiting request (its client left).
+func (s *Scheduler) Cancel(id uint64) bool {
+	delete(s.reqs, id)
+	return s.queue.Remove(id)
+}
+
+func (s *Scheduler) score(user string) float64 {
+	return s.cfg.Policy.Score(s.running[user], s.ledger.Usage(user, s.scoreNow), s.meanUsage, s.ledger.Weight(user))
+}
+
+func (s *Scheduler) prepareScores(now time.Time) {
+	s.scoreNow = now
+	users := s.queue.Users()
+	var sum float64
+	for _, u := range users {
+		sum += s.ledger.Usage(u, now)
+	}
+	s.meanUsage = 0
+	if len(users) > 0 {
+		s.meanUsage = sum / float64(len(users))
+	}
+}
+
+// Dispatch places as many waiting requests as free slots allow, in fair
+// order, and returns the grants.
+func (s *Scheduler) Dispatch(now time.Time) []Grant {
+	if s.queue.Len() == 0 {
+		return nil
+	}
+	s.prepareScores(now)
+	var out []Grant
+	chosen := -1
+	placeable := func(r *fairshare.Request) bool {
+		chosen = s.chooser.Choose(s.hosts, s.verdict, func(i int) bool { return s.offers(i, r.Key) })
+		return chosen >= 0
+	}
+	for {
+		fr, ok := s.queue.Next(s.score, placeable)
+		if !ok {
+			return out
+		}
+		r := s.reqs[fr.ID]
+		delete(s.reqs, fr.ID)
+		h := s.info[chosen]
+		l := s.leases.Grant(lease.Lease{
+			User: r.User, Host: h.Name, Holder: r.Holder, Power: h.Power,
+			Tier: s.verdict[chosen].Tier, Granted: now, Expires: now.Add(s.cfg.LeaseTTL), File: r.File,
+		})
+		s.running[r.User] += h.Power
+		s.count[r.User]++
+		s.refresh(chosen, now)
+		out = append(out, Grant{Request: r.ID, Lease: *l, Wait: now.Sub(fr.Arrived)})
+	}
+}
+
+// Adopt records a lease that a volunteer reports running after a broker
+// restart. It returns false if the lease is already known.
+func (s *Scheduler) Adopt(l lease.Lease, now time.Time) bool {
+	if _, ok := s.leases.Get(l.ID); ok {
+		return false
+	}
+	i, ok := s.byName[l.Host]
+	if !ok {
+		return false
+	}
+	l.Power = s.info[i].Power
+	l.Holder = 0
+	if l.Expires.Before(now.Add(s.cfg.LeaseTTL)) {
+		l.Expires = now.Add(s.cfg.LeaseTTL)
+	}
+	s.leases.Grant(l)
+	s.running[l.User] += l.Power
+	s.count[l.User]++
+	s.refresh(i, now)
+	return true
+}
+
+// Renew extends a lease by the TTL.
+func (s *Scheduler) Renew(id lease.ID, now time.Time) bool {
+	return s.leases.Renew(id, now.Add(s.cfg.LeaseTTL))
+}
+
+// Release ends a lease, charging its user for the time it ran.
+func (s *Scheduler) Release(id lease.ID, now time.Time) (lease.Lease, bool) {
+	l, ok := s.leases.Release(id)
+	if !ok {
+		return l, false
+	}
+	s.settle(l, now)
+	d := now.Sub(l.Granted)
+	s.meanLease = (s.meanLease*7 + d) / 8
+	return l, true
+}
+
+func (s *Scheduler) settle(l lease.Lease, now time.Time) {
+	s.ledger.Charge(l.User, now.Sub(l.Granted).Seconds()*l.Power, now)
+	s.running[l.User] -= l.Power
+	s.count[l.User]--
+	if s.count[l.User] <= 0 {
+		delete(s.running, l.User)
+		delete(s.count, l.User)
+	}
+	if i, ok := s.byName[l.Host]; ok {
+		s.info[i].JobsDone++
+		s.refresh(i, now)
+	}
+}
+
+// ReportOutcome records how a job on host went, for host health. Farm
+// failures (not compile errors) move a host to probation and then block it.
+func (s *Scheduler) ReportOutcome(host string, farmFailure bool, now time.Time) {
+	i, ok := s.byName[host]
+	if !ok {
+		return
+	}
+	h := s.info[i]
+	if farmFailure {
+		h.Failures++
+		h.failStreak++
+		h.okStreak = 0
+		if s.cfg.BlockAfter > 0 && h.failStreak >= s.cfg.BlockAfter {
+			h.blockedUntil = now.Add(s.cfg.BlockFor)
+			h.Note = "blocked after repeated farm failures"
+			h.failStreak = s.cfg.ProbationAfter // back on probation when the block ends
+		}
+	} else {
+		h.okStreak++
+		if h.okStreak >= s.cfg.RecoverAfter {
+			h.failStreak = 0
+		}
+	}
+	s.refresh(i, now)
+}
+
+func (s *Scheduler) revokeHost(name string, now time.Time) []lease.Lease {
+	var out []lease.Lease
+	for _, id := range s.leases.OfHost(name) {
+		if l, ok := s.leases.Release(id); ok {
+			s.settle(l, now)
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// ReleaseHolder releases every lease of a client session that ended.
+func (s *Scheduler) ReleaseHolder(holder uint64, now time.Time) []lease.Lease {
+	var out []lease.Lease
+	for _, id := range s.leases.OfHolder(holder) {
+		if l, ok := s.Release(id, now); ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Tick expires leases whose TTL ran out and waiting requests whose
+// deadline passed, and lifts blocks whose time is up.
+func (s *Scheduler) Tick(now time.Time) (expired []lease.Lease, timedOut []Request) {
+	for _, l := range s.leases.Expired(now, 0) {
+		s.settle(l, now)
+		expired = append(expired, l)
+	}
+	for _, fr := range s.queue.Expire(now) {
+		timedOut = append(timedOut, s.reqs[fr.ID])
+		delete(s.reqs, fr.ID)
+	}
+	for i, h := range s.info {
+		if !h.blockedUntil.IsZero() && !now.Before(h.blockedUntil) {
+			h.blockedUntil = time.Time{}
+			s.refresh(i, now)
+		}
+	}
+	return expired, timedOut
+}
+
+// EstimateWait estimates how long request id will wait: the requests
+// served before it, spread over the slots that could serve it, times the
+// mean lease duration.
+func (s *Scheduler) EstimateWait(id uint64, now time.Time) (position int, est time.Duration) {
+	r, ok := s.reqs[id]
+	if !ok {
+		return 0, 0
+	}
+	s.prepareScores(now)
+	position = s.queue.Position(id, s.score) + 1
+	slots := 0
+	for i := range s.info {
+		if s.verdict[i].Tier > 0 && s.offers(i, r.Fingerprint) {
+			slots += s.hosts[i].Slots
+		}
+	}
+	if slots == 0 {
+		return position, time.Hour
+	}
+	return position, time.Duration(float64(position) / float64(slots) * float64(s.meanLease))
+}
+
+// UserRunning returns the number of leases and the power a user holds.
+func (s *Scheduler) UserRunning(user string) (int, float64) { return s.count[user], s.running[user] }
+
+// RunningUsers lists users holding leases.
+func (s *Scheduler) RunningUsers() []string {
+	out := make([]string, 0, len(s.count))
+	for u := range s.count {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MeanLease is the running mean lease duration.
+func (s *Scheduler) MeanLease() time.Duration { return s.meanLease }

@@ -1,0 +1,69 @@
+// Package status defines the farm status document: what GET /v1/status
+// returns, what `dcc status --json` prints, and what the status page and
+// the terminal table render.
+package status
+
+import "time"
+
+// Doc is the whole farm status.
+type Doc struct {
+	Time     time.Time `json:"time"`
+	Broker   string    `json:"broker"`
+	Hosts    []Host    `json:"hosts"`
+	Users    []User    `json:"users"`
+	Leases   int       `json:"leases"`
+	Queue    int       `json:"queue"`
+	Slots    int       `json:"slots"`    // total slots of connected, usable hosts
+	Busy     int       `json:"busy"`     // leased slots
+	Reclaims []Reclaim `json:"reclaims"` // most recent first
+	Uptime   float64   `json:"uptime_s"`
+	Explain  *Explain  `json:"explain,omitempty"`
+}
+
+// Host is one farm host.
+type Host struct {
+	Name      string   `json:"name"`
+	Addr      string   `json:"addr,omitempty"`
+	CPUs      int      `json:"cpus"`
+	Power     float64  `json:"power"`
+	Slots     int      `json:"slots"`
+	Busy      int      `json:"busy"`
+	Tier      int      `json:"tier"`
+	Reason    string   `json:"reason"`
+	State     string   `json:"state"`
+	Load1     float64  `json:"load1"`
+	Load5     float64  `json:"load5"`
+	Load15    float64  `json:"load15"`
+	JobsDone  int64    `json:"jobs_done"`
+	Failures  int64    `json:"failures"`
+	Compilers []string `json:"compilers"`
+	Note      string   `json:"note,omitempty"` // why unavailable / blocked
+}
+
+// User is one user with running or waiting work or recent usage.
+type User struct {
+	Name    string  `json:"name"`
+	Running int     `json:"running"`
+	Waiting int     `json:"waiting"`
+	Usage   float64 `json:"usage"` // decayed power-normalised slot-seconds
+	Weight  float64 `json:"weight"`
+	Share   float64 `json:"share"` // fraction of busy power-weighted slots held now
+}
+
+// Reclaim is a lease the broker took back.
+type Reclaim struct {
+	Time   time.Time `json:"time"`
+	Lease  uint64    `json:"lease"`
+	User   string    `json:"user"`
+	Host   string    `json:"host"`
+	Reason string    `json:"reason"`
+}
+
+// Explain says why a host is in its tier.
+type Explain struct {
+	Host   string `json:"host"`
+	Tier   int    `json:"tier"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+}

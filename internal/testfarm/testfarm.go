@@ -1,0 +1,393 @@
+// Package testfarm starts real dcc farms on loopback for end-to-end tests:
+// it builds the three binaries once per test process, writes a key and a
+// farm file, starts a broker and volunteers on free ports, runs dcc with
+// the right environment, and stops every process (agents included) when
+// the test ends. Nothing is mocked.
+package testfarm
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dcc-farm/dcc/internal/status"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Bin returns the directory holding freshly built broker, volunteer and dcc.
+func Bin(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "dcc-testbin-")
+		if buildErr != nil {
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		cmd := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator), "./cmd/...")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// FreeAddr returns a loopback address with a port free right now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Host is a farm-file line.
+type Host struct {
+	Name  string
+	CPUs  int
+	Power float64
+	Extra string // key=value fields
+}
+
+// Farm is a running farm.
+type Farm struct {
+	T          testing.TB
+	Dir        string
+	KeyFile    string
+	FarmFile   string
+	StateDir   string
+	RuntimeDir string
+	Broker     string // TCP address
+	HTTP       string // HTTP address
+	BrokerArgs []string
+
+	mu         sync.Mutex
+	broker     *Proc
+	volunteers map[string]*Proc
+}
+
+// Proc is a started process whose output goes to a log file.
+type Proc struct {
+	Cmd  *exec.Cmd
+	Log  string
+	done chan struct{}
+}
+
+// Wait blocks until the process has exited.
+func (p *Proc) Wait() { <-p.done }
+
+// Running reports whether it still runs.
+func (p *Proc) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig syscall.Signal) { p.Cmd.Process.Signal(sig) }
+
+// Output returns what the process logged so far.
+func (p *Proc) Output() string {
+	b, _ := os.ReadFile(p.Log)
+	return string(b)
+}
+
+// New writes a key and a farm file for hosts; it starts nothing.
+func New(t testing.TB, hosts ...Host) *Farm {
+	t.Helper()
+	dir := t.TempDir()
+	// unix socket paths must stay short: keep the runtime dir in /tmp
+	rt, err := os.MkdirTemp("", "dccrt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Farm{T: t, Dir: dir, KeyFile: filepath.Join(dir, "farm.key"), FarmFile: filepath.Join(dir, "farm"),
+		StateDir: filepath.Join(dir, "state"), RuntimeDir: rt, volunteers: map[string]*Proc{}}
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(f.KeyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.WriteFarm(hosts...)
+	f.Broker, f.HTTP = FreeAddr(t), FreeAddr(t)
+	t.Cleanup(f.Stop)
+	return f
+}
+
+// WriteFarm (re)writes the farm file.
+func (f *Farm) WriteFarm(hosts ...Host) {
+	var b strings.Builder
+	b.WriteString("# NAME NCPUS POWER\n")
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "%s %d %g %s\n", h.Name, h.CPUs, h.Power, h.Extra)
+	}
+	if err := os.WriteFile(f.FarmFile, []byte(b.String()), 0o644); err != nil {
+		f.T.Fatal(err)
+	}
+}
+
+// Start runs a binary from Bin with args, logging to a file in the farm dir.
+func (f *Farm) Start(name string, logName string, env []string, args ...string) *Proc {
+	f.T.Helper()
+	log := filepath.Join(f.Dir, logName+".log")
+	lf, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(Bin(f.T), name), args...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		f.T.Fatal(err)
+	}
+	p := &Proc{Cmd: cmd, Log: log, done: make(chan struct{})}
+	go func() { cmd.Wait(); lf.Close(); close(p.done) }()
+	return p
+}
+
+// StartBroker starts (or restarts) the broker.
+func (f *Farm) StartBroker(extra ...string) *Proc {
+	args := append([]string{"--listen", f.Broker, "--http", f.HTTP, "--farm", f.FarmFile, "--state", f.StateDir,
+		"--key", f.KeyFile, "--log-format", "console", "--log-level", "debug", "--saturated", "1000"}, f.BrokerArgs...)
+	p := f.Start("broker", "broker", nil, append(args, extra...)...)
+	f.mu.Lock()
+	f.broker = p
+	f.mu.Unlock()
+	f.waitHTTP()
+	return p
+}
+
+// BrokerProc is the current broker process.
+func (f *Farm) BrokerProc() *Proc {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.broker
+}
+
+func (f *Farm) waitHTTP() {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + f.HTTP + "/v1/status"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.T.Fatalf("broker did not come up; log:\n%s", f.BrokerProc().Output())
+}
+
+// StartVolunteer starts a volunteer named name with slots job slots.
+func (f *Farm) StartVolunteer(name string, slots int, extra ...string) *Proc {
+	addr := FreeAddr(f.T)
+	args := append([]string{"--broker", f.Broker, "--listen", addr, "--name", name, "--slots", fmt.Sprint(slots),
+		"--key", f.KeyFile, "--log-format", "console", "--log-level", "debug", "--temp-dir", f.Dir}, extra...)
+	p := f.Start("volunteer", "volunteer-"+name, nil, args...)
+	f.mu.Lock()
+	f.volunteers[name] = p
+	f.mu.Unlock()
+	return p
+}
+
+// Volunteer returns a started volunteer's process.
+func (f *Farm) Volunteer(name string) *Proc {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.volunteers[name]
+}
+
+// WaitHosts waits until the named hosts are connected and usable (tier > 0).
+func (f *Farm) WaitHosts(names ...string) *status.Doc {
+	f.T.Helper()
+	return f.WaitStatus(func(d *status.Doc) bool {
+		for _, n := range names {
+			h := HostOf(d, n)
+			if h == nil || h.State == "gone" || h.Tier == 0 {
+				return false
+			}
+		}
+		return true
+	}, 15*time.Second, "hosts "+strings.Join(names, ","))
+}
+
+// WaitStatus polls /v1/status until cond holds.
+func (f *Farm) WaitStatus(cond func(*status.Doc) bool, timeout time.Duration, what string) *status.Doc {
+	f.T.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *status.Doc
+	for time.Now().Before(deadline) {
+		if d, err := f.TryStatus(); err == nil {
+			last = d
+			if cond(d) {
+				return d
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	js, _ := json.MarshalIndent(last, "", " ")
+	f.T.Fatalf("timed out waiting for %s; last status:\n%s", what, js)
+	return nil
+}
+
+// Status fetches /v1/status.
+func (f *Farm) Status() *status.Doc {
+	f.T.Helper()
+	d, err := f.TryStatus()
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	return d
+}
+
+// TryStatus fetches /v1/status, returning errors.
+func (f *Farm) TryStatus() (*status.Doc, error) {
+	resp, err := http.Get("http://" + f.HTTP + "/v1/status")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var d status.Doc
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// HostOf finds a host in a status document.
+func HostOf(d *status.Doc, name string) *status.Host {
+	for i := range d.Hosts {
+		if d.Hosts[i].Name == name {
+			return &d.Hosts[i]
+		}
+	}
+	return nil
+}
+
+// Env is the environment for dcc processes of user.
+func (f *Farm) Env(user string) []string {
+	return []string{"DCC_BROKER=" + f.Broker, "DCC_KEY_FILE=" + f.KeyFile, "DCC_RUNTIME_DIR=" + f.RuntimeDir,
+		"DCC_USER=" + user, "DCC_VERBOSE=1", "DCC_AGENT_IDLE=30s", "DCC_CONFIG=/nonexistent"}
+}
+
+// Result is a finished command.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Run runs a command in dir with extra environment, returning its output.
+func Run(t testing.TB, dir string, env []string, name string, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run %s: %v", name, err)
+		}
+		code = ee.ExitCode()
+	}
+	return Result{so.String(), se.String(), code}
+}
+
+// DCC runs `dcc args...` in dir as user "tester".
+func (f *Farm) DCC(dir string, args ...string) Result {
+	f.T.Helper()
+	return Run(f.T, dir, f.Env("tester"), filepath.Join(Bin(f.T), "dcc"), args...)
+}
+
+// Stop ends every process the farm started, agents included.
+func (f *Farm) Stop() {
+	f.mu.Lock()
+	procs := []*Proc{f.broker}
+	for _, v := range f.volunteers {
+		procs = append(procs, v)
+	}
+	f.mu.Unlock()
+	for _, p := range procs {
+		if p != nil && p.Running() {
+			p.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, p := range procs {
+		if p == nil {
+			continue
+		}
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			p.Signal(syscall.SIGKILL)
+			<-p.done
+		}
+	}
+	KillAgents(f.RuntimeDir)
+	os.RemoveAll(f.RuntimeDir)
+}
+
+// KillAgents kills every dcc agent whose socket lives in runtimeDir.
+func KillAgents(runtimeDir string) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cl := string(b)
+		if strings.Contains(cl, "agent\x00--socket\x00"+runtimeDir) {
+			var pid int
+			if _, err := fmt.Sscan(e.Name(), &pid); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+}
+
+// AgentPIDs lists agent processes serving runtimeDir.
+func AgentPIDs(runtimeDir string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(b), "agent\x00--socket\x00"+runtimeDir) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

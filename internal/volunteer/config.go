@@ -1,0 +1,69 @@
+// Package volunteer is the daemon on every machine that lends CPU: it
+// registers with the broker, reports load and availability, and runs
+// compile jobs for clients that present a lease token the broker signed
+// for this host, this user and this job.
+package volunteer
+
+import (
+	"errors"
+	"runtime"
+	"time"
+
+	"github.com/dcc-farm/dcc/internal/executor"
+)
+
+// Config configures a volunteer. Every field has a flag in cmd/volunteer
+// and a key in its TOML config file.
+type Config struct {
+	Broker     string        `toml:"broker"`      // broker address HOST:PORT
+	Listen     string        `toml:"listen"`      // where clients send jobs
+	Advertise  string        `toml:"advertise"`   // address clients should dial (default: Listen, with the host filled in)
+	Name       string        `toml:"name"`        // this host's name in the farm file
+	Slots      int           `toml:"slots"`       // jobs at once (default: number of CPUs)
+	KeyFile    string        `toml:"key"`         // farm secret
+	HTTP       string        `toml:"http"`        // metrics address ("" = none)
+	Compilers  []string      `toml:"compilers"`   // compilers offered (names or paths); default: gcc g++ cc c++ clang clang++ found on PATH
+	TempDir    string        `toml:"temp_dir"`    // parent of job directories
+	JobTimeout time.Duration `toml:"job_timeout"` // wall-clock limit per job
+	MaxMemory  uint64        `toml:"max_memory"`  // address-space limit per job, bytes
+	Nice       int           `toml:"nice"`        // niceness added to jobs
+	Report     time.Duration `toml:"report"`      // status report interval
+	LogFormat  string        `toml:"log_format"`
+	LogLevel   string        `toml:"log_level"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	lim := executor.DefaultLimits()
+	return Config{
+		Listen:     ":3632",
+		Slots:      runtime.NumCPU(),
+		JobTimeout: lim.Wall,
+		MaxMemory:  lim.Memory,
+		Nice:       lim.Nice,
+		Report:     time.Second,
+		LogFormat:  "json",
+		LogLevel:   "info",
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	switch {
+	case c.Broker == "":
+		return errors.New("--broker is required")
+	case c.Name == "":
+		return errors.New("--name is required")
+	case c.KeyFile == "":
+		return errors.New("--key is required")
+	case c.Listen == "":
+		return errors.New("--listen is required")
+	case c.Slots < 1:
+		return errors.New("--slots must be at least 1")
+	case c.JobTimeout < time.Second:
+		return errors.New("--job-timeout must be at least 1s")
+	case c.Report <= 0 || c.Report > 2*time.Second:
+		return errors.New("--report must be between 0 and 2s")
+	}
+	return nil
+}

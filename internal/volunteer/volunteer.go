@@ -1,0 +1,389 @@
+package volunteer
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"go.uber.org/zap"
+
+	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/compiler"
+	"github.com/dcc-farm/dcc/internal/executor"
+	"github.com/dcc-farm/dcc/internal/logging"
+	"github.com/dcc-farm/dcc/internal/transport"
+	"github.com/dcc-farm/dcc/pkg/lease"
+	"github.com/dcc-farm/dcc/pkg/wire"
+)
+
+// Offered is one compiler this host offers.
+type Offered struct {
+	Name string
+	Path string
+	compiler.Identity
+}
+
+// Volunteer is a running volunteer daemon.
+type Volunteer struct {
+	cfg       Config
+	log       *zap.Logger
+	lease     *zap.Logger
+	key       []byte
+	compilers []Offered
+	limits    executor.Limits
+	m         *metrics
+
+	mu      sync.Mutex
+	pub     ed25519.PublicKey // broker's token key, from the last Welcome
+	replay  lease.ReplayGuard
+	running map[uint64]*job
+	paused  string // non-empty: not available, and why
+	done    chan *wire.JobDone
+
+	ln       net.Listener
+	httpSrv  *http.Server
+	closing  chan struct{}
+	wg       sync.WaitGroup
+	sessMu   sync.Mutex
+	sessions map[*yamux.Session]struct{}
+	brokerUp chan struct{} // closed after the first registration
+	upOnce   sync.Once
+}
+
+type job struct {
+	token  []byte
+	cancel context.CancelFunc
+	user   string
+}
+
+// New prepares a volunteer: it reads the key and probes the compilers.
+func New(cfg Config, logs logging.Loggers) (*Volunteer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key, err := wire.LoadKey(cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	v := &Volunteer{
+		cfg: cfg, log: logs.Log, lease: logs.Lease, key: key,
+		running: make(map[uint64]*job), done: make(chan *wire.JobDone, 256),
+		closing: make(chan struct{}), sessions: make(map[*yamux.Session]struct{}), brokerUp: make(chan struct{}),
+	}
+	v.limits = executor.DefaultLimits()
+	v.limits.Wall = cfg.JobTimeout
+	v.limits.CPU = cfg.JobTimeout
+	v.limits.Memory = cfg.MaxMemory
+	v.limits.Nice = cfg.Nice
+	v.compilers, err = probeCompilers(cfg.Compilers, v.log)
+	if err != nil {
+		return nil, err
+	}
+	v.m = newMetrics()
+	return v, nil
+}
+
+func probeCompilers(names []string, log *zap.Logger) ([]Offered, error) {
+	explicit := len(names) > 0
+	if !explicit {
+		names = []string{"gcc", "g++", "cc", "c++", "clang", "clang++"}
+	}
+	var out []Offered
+	var cache compiler.Cache
+	for _, n := range names {
+		p, err := compiler.Resolve(n, "")
+		if err == nil {
+			p, err = filepath.Abs(p)
+		}
+		var id compiler.Identity
+		if err == nil {
+			id, err = cache.Get(context.Background(), p)
+		}
+		if err != nil {
+			if explicit {
+				return nil, fmt.Errorf("compiler %s: %w", n, err)
+			}
+			continue
+		}
+		out = append(out, Offered{Name: filepath.Base(n), Path: p, Identity: id})
+		log.Info("offering compiler", zap.String("name", n), zap.String("path", p), zap.String("fingerprint", id.Fingerprint))
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no compiler found to offer")
+	}
+	return out, nil
+}
+
+// Compilers lists what this host offers.
+func (v *Volunteer) Compilers() []Offered { return v.compilers }
+
+// Start listens for jobs and connects to the broker.
+func (v *Volunteer) Start() error {
+	ln, err := net.Listen("tcp", v.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	v.ln = ln
+	if v.cfg.HTTP != "" {
+		hl, err := net.Listen("tcp", v.cfg.HTTP)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		v.httpSrv = &http.Server{Handler: v.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go v.httpSrv.Serve(hl)
+	}
+	v.wg.Add(2)
+	go func() { defer v.wg.Done(); v.acceptLoop() }()
+	go func() { defer v.wg.Done(); v.brokerLoop() }()
+	v.log.Info("volunteer listening", zap.String("name", v.cfg.Name), zap.String("addr", ln.Addr().String()), zap.Int("slots", v.cfg.Slots))
+	return nil
+}
+
+// Addr is the job listener's address.
+func (v *Volunteer) Addr() string { return v.ln.Addr().String() }
+
+// advertise is the address clients should dial.
+func (v *Volunteer) advertise() string {
+	if v.cfg.Advertise != "" {
+		return v.cfg.Advertise
+	}
+	host, port, _ := net.SplitHostPort(v.Addr())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Close stops the volunteer; running jobs are cancelled.
+func (v *Volunteer) Close() error {
+	select {
+	case <-v.closing:
+		return nil
+	default:
+	}
+	close(v.closing)
+	v.ln.Close()
+	if v.httpSrv != nil {
+		v.httpSrv.Close()
+	}
+	v.mu.Lock()
+	for _, j := range v.running {
+		j.cancel()
+	}
+	v.mu.Unlock()
+	v.sessMu.Lock()
+	for s := range v.sessions {
+		s.Close()
+	}
+	v.sessMu.Unlock()
+	v.wg.Wait()
+	return nil
+}
+
+// SetPaused makes the host unavailable (reason != "") or available again.
+func (v *Volunteer) SetPaused(reason string) {
+	v.mu.Lock()
+	v.paused = reason
+	v.mu.Unlock()
+}
+
+func (v *Volunteer) trackSession(s *yamux.Session) bool {
+	v.sessMu.Lock()
+	defer v.sessMu.Unlock()
+	select {
+	case <-v.closing:
+		return false
+	default:
+	}
+	v.sessions[s] = struct{}{}
+	return true
+}
+
+func (v *Volunteer) untrackSession(s *yamux.Session) {
+	v.sessMu.Lock()
+	delete(v.sessions, s)
+	v.sessMu.Unlock()
+}
+
+// status builds the periodic report.
+func (v *Volunteer) status() wire.HostStatus {
+	l1, l5, l15 := readLoad()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return wire.HostStatus{Load1: l1, Load5: l5, Load15: l15, Running: len(v.running), Available: v.paused == "", Reason: v.paused}
+}
+
+func readLoad() (float64, float64, float64) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return 0, 0, 0
+	}
+	p := func(s string) float64 { x, _ := strconv.ParseFloat(s, 64); return x }
+	return p(f[0]), p(f[1]), p(f[2])
+}
+
+// brokerLoop keeps a session to the broker, re-registering after every
+// loss with capped exponential backoff.
+func (v *Volunteer) brokerLoop() {
+	backoff := 100 * time.Millisecond
+	for {
+		start := time.Now()
+		err := v.brokerSession()
+		select {
+		case <-v.closing:
+			return
+		default:
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		v.log.Warn("broker session ended; reconnecting", zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-v.closing:
+			return
+		case <-time.After(backoff):
+		}
+		if backoff *= 2; backoff > 2*time.Second {
+			backoff = 2 * time.Second
+		}
+	}
+}
+
+func (v *Volunteer) brokerSession() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-v.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	sess, w, err := transport.Dial(ctx, v.cfg.Broker, v.key, wire.Hello{Role: wire.RoleVolunteer, Name: v.cfg.Name, User: "volunteer", Build: buildinfo.ID()})
+	if err != nil {
+		return err
+	}
+	if !v.trackSession(sess) {
+		sess.Close()
+		return errors.New("closing")
+	}
+	defer v.untrackSession(sess)
+	defer sess.Close()
+	if len(w.BrokerKey) != ed25519.PublicKeySize {
+		return errors.New("broker sent no token key")
+	}
+	st, err := sess.OpenStream()
+	if err != nil {
+		return err
+	}
+	c := wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
+	reg := &wire.Register{Name: v.cfg.Name, Addr: v.advertise(), CPUs: numCPU(), Slots: v.cfg.Slots, Status: v.status()}
+	for _, o := range v.compilers {
+		reg.Compilers = append(reg.Compilers, wire.CompilerInfo{Name: o.Name, Fingerprint: o.Fingerprint})
+	}
+	v.mu.Lock()
+	v.pub = ed25519.PublicKey(w.BrokerKey)
+	for _, j := range v.running {
+		reg.Running = append(reg.Running, j.token)
+	}
+	v.mu.Unlock()
+	var sendMu sync.Mutex
+	send := func(m wire.Message) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return c.Send(m)
+	}
+	if err := send(reg); err != nil {
+		return err
+	}
+	v.upOnce.Do(func() { close(v.brokerUp) })
+	v.log.Info("registered with broker", zap.String("broker", v.cfg.Broker), zap.Int("running", len(reg.Running)))
+
+	errc := make(chan error, 2)
+	go func() {
+		for {
+			m, err := c.RecvTimeout(0)
+			if err != nil {
+				errc <- err
+				return
+			}
+			if cmd, ok := m.(*wire.Command); ok {
+				v.command(cmd)
+			}
+		}
+	}()
+	t := time.NewTicker(v.cfg.Report)
+	defer t.Stop()
+	for {
+		select {
+		case <-v.closing:
+			return nil
+		case err := <-errc:
+			return err
+		case <-sess.CloseChan():
+			return errors.New("session closed")
+		case d := <-v.done:
+			if err := send(d); err != nil {
+				return err
+			}
+		case <-t.C:
+			s := v.status()
+			if err := send(&s); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (v *Volunteer) command(cmd *wire.Command) {
+	switch cmd.Kind {
+	case wire.CommandCancel:
+		v.mu.Lock()
+		j := v.running[cmd.LeaseID]
+		v.mu.Unlock()
+		if j != nil {
+			v.log.Info("job cancelled by broker", zap.Uint64("lease", cmd.LeaseID), zap.String("reason", cmd.Reason))
+			j.cancel()
+		}
+	case wire.CommandDrain:
+		v.SetPaused("drained by broker: " + cmd.Reason)
+	case wire.CommandResume:
+		v.SetPaused("")
+	}
+}
+
+// WaitRegistered blocks until the first registration with the broker, or timeout.
+func (v *Volunteer) WaitRegistered(timeout time.Duration) bool {
+	select {
+	case <-v.brokerUp:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+func numCPU() int { return runtime.NumCPU() }
+
+func digest(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}

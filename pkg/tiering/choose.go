@@ -1,0 +1,56 @@
+package tiering
+
+// Chooser picks hosts for jobs. It carries a deterministic random state for
+// tie-breaking, so the simulator reproduces a run from its seed.
+type Chooser struct {
+	Config Config
+	rng    uint64
+}
+
+// NewChooser returns a Chooser seeded with seed.
+func NewChooser(c Config, seed uint64) *Chooser {
+	if seed == 0 {
+		seed = 0x9e3779b97f4a7c15
+	}
+	return &Chooser{Config: c, rng: seed}
+}
+
+func (c *Chooser) next() uint64 {
+	// xorshift64*
+	c.rng ^= c.rng >> 12
+	c.rng ^= c.rng << 25
+	c.rng ^= c.rng >> 27
+	return c.rng * 2685821657736338717
+}
+
+// Choose returns the index in hosts of the host for the next job, or -1.
+// Only hosts for which eligible returns true (nil: all) are considered. It
+// takes the best tier that has a free slot and, within it, the host with the
+// lowest share of its slots in use, so work spreads; ties are broken at
+// random. verdicts[i] must be Classify(&hosts[i]).
+func (c *Chooser) Choose(hosts []Host, verdicts []Verdict, eligible func(i int) bool) int {
+	best, bestTier := -1, 0
+	var bestFill float64
+	var ties uint64
+	for i := range hosts {
+		h := &hosts[i]
+		v := verdicts[i]
+		if v.Tier <= 0 || h.Free() == 0 || v.Tier < bestTier {
+			continue
+		}
+		if eligible != nil && !eligible(i) {
+			continue
+		}
+		fill := float64(h.Busy) / float64(h.Slots)
+		switch {
+		case v.Tier > bestTier || fill < bestFill:
+			best, bestTier, bestFill, ties = i, v.Tier, fill, 1
+		case fill == bestFill:
+			ties++
+			if c.next()%ties == 0 {
+				best = i
+			}
+		}
+	}
+	return best
+}

@@ -1,0 +1,358 @@
+package wire
+
+import "fmt"
+
+// Message is implemented by every message type.
+type Message interface {
+	Type() Type
+}
+
+// Roles a peer declares in its Hello.
+const (
+	RoleClient    = "client"    // a dcc agent or process asking for leases
+	RoleVolunteer = "volunteer" // a host lending CPU
+	RoleAdmin     = "admin"     // dcc farm / status commands
+)
+
+// Hello opens every connection (client to server, before authentication).
+type Hello struct {
+	Version int    `msgpack:"v"`
+	Role    string `msgpack:"role"`
+	Name    string `msgpack:"name"` // machine name; for a volunteer its farm-file name
+	User    string `msgpack:"user"`
+	Nonce   []byte `msgpack:"nonce"`
+	Build   string `msgpack:"build,omitempty"` // software version, for logs
+}
+
+// Challenge answers a Hello: the server's nonce and its proof of the key.
+type Challenge struct {
+	Version int    `msgpack:"v"`
+	Nonce   []byte `msgpack:"nonce"`
+	Proof   []byte `msgpack:"proof"`
+}
+
+// Auth carries the client's proof of the key.
+type Auth struct {
+	Proof []byte `msgpack:"proof"`
+}
+
+// Welcome ends a successful handshake.
+type Welcome struct {
+	Session uint64 `msgpack:"session"`
+	// BrokerKey is the broker's ed25519 public key that signs lease tokens;
+	// sent to volunteers, which verify every job's token with it.
+	BrokerKey []byte `msgpack:"bkey,omitempty"`
+	// TokenTTLMs is the lease TTL the broker uses, for the holder's renew cadence.
+	LeaseTTLMs int64 `msgpack:"ttl,omitempty"`
+}
+
+// Error reports a refusal. It implements error.
+type Error struct {
+	Code    int    `msgpack:"code"`
+	Message string `msgpack:"msg"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("remote error %d: %s", e.Code, e.Message) }
+
+// LeaseRequest asks the broker for a slot. It opens a lease stream; the
+// stream stays open for the lease's life, and closing it releases the lease.
+type LeaseRequest struct {
+	Fingerprint string `msgpack:"fp"`   // compiler identity: target triple and full version
+	Lang        string `msgpack:"lang"` // c, c++, ...
+	SourceBytes int64  `msgpack:"size"`
+	Digest      []byte `msgpack:"digest"` // sha256 of the preprocessed source; signed into the token
+	MaxWaitMs   int64  `msgpack:"maxwait"`
+	// LocalSlotFree says the client could compile locally right now; the broker
+	// then answers Denied instead of queueing when its estimated wait is longer
+	// than LocalEstimateMs.
+	LocalSlotFree   bool   `msgpack:"localfree,omitempty"`
+	LocalEstimateMs int64  `msgpack:"localest,omitempty"`
+	File            string `msgpack:"file,omitempty"` // for logs and explanations only
+}
+
+// LeaseQueued tells a waiting client where it stands.
+type LeaseQueued struct {
+	Position  int   `msgpack:"pos"`
+	EstWaitMs int64 `msgpack:"est"`
+}
+
+// LeaseGrant hands out a slot.
+type LeaseGrant struct {
+	LeaseID uint64  `msgpack:"id"`
+	Host    string  `msgpack:"host"`
+	Addr    string  `msgpack:"addr"`
+	Tier    int     `msgpack:"tier"`
+	Power   float64 `msgpack:"power"`
+	TTLMs   int64   `msgpack:"ttl"`
+	WaitMs  int64   `msgpack:"wait"`
+	Token   []byte  `msgpack:"token"`
+}
+
+// LeaseDenied says the farm cannot serve this request; the client compiles locally.
+type LeaseDenied struct {
+	Reason string `msgpack:"reason"`
+}
+
+// LeaseRenew extends the lease on this stream by its TTL.
+type LeaseRenew struct {
+	LeaseID uint64 `msgpack:"id"`
+}
+
+// Outcomes a client reports when it releases a lease.
+const (
+	OutcomeOK           = "ok"            // compiled, object returned
+	OutcomeCompileError = "compile_error" // the compiler itself failed: the user's code
+	OutcomeFailed       = "failed"        // farm failure: transport, timeout, host refused
+	OutcomeRejected     = "rejected"      // the volunteer refused the job
+	OutcomeCancelled    = "cancelled"     // the client gave up before running
+)
+
+// LeaseRelease ends a lease and reports how the job went.
+type LeaseRelease struct {
+	LeaseID uint64 `msgpack:"id"`
+	Outcome string `msgpack:"outcome"`
+	Reason  string `msgpack:"reason,omitempty"`
+}
+
+// CompilerInfo describes one compiler a volunteer offers.
+type CompilerInfo struct {
+	Name        string `msgpack:"name"` // driver base name, e.g. gcc, g++, clang
+	Fingerprint string `msgpack:"fp"`
+}
+
+// Register is the first message on a volunteer's control stream.
+type Register struct {
+	Name      string         `msgpack:"name"`
+	Addr      string         `msgpack:"addr"` // where clients reach its job listener
+	CPUs      int            `msgpack:"cpus"`
+	Slots     int            `msgpack:"slots"`
+	Compilers []CompilerInfo `msgpack:"compilers"`
+	// Running lists the tokens of jobs still running on this host, so that a
+	// restarted broker can adopt their leases.
+	Running [][]byte   `msgpack:"running,omitempty"`
+	Status  HostStatus `msgpack:"status"`
+}
+
+// HostStatus is a volunteer's periodic report.
+type HostStatus struct {
+	Load1     float64 `msgpack:"l1"`
+	Load5     float64 `msgpack:"l5"`
+	Load15    float64 `msgpack:"l15"`
+	Running   int     `msgpack:"running"`
+	Available bool    `msgpack:"avail"`
+	Reason    string  `msgpack:"reason,omitempty"` // why not available
+}
+
+// JobDone tells the broker a job on this host has ended.
+type JobDone struct {
+	LeaseID uint64 `msgpack:"id"`
+	Outcome string `msgpack:"outcome"`
+	WallMs  int64  `msgpack:"wall"`
+}
+
+// Commands the broker sends a volunteer.
+const (
+	CommandCancel = "cancel" // stop the job of LeaseID
+	CommandDrain  = "drain"
+	CommandResume = "resume"
+)
+
+// Command is sent from broker to volunteer on the control stream.
+type Command struct {
+	Kind    string `msgpack:"kind"`
+	LeaseID uint64 `msgpack:"id,omitempty"`
+	Reason  string `msgpack:"reason,omitempty"`
+}
+
+// JobRequest asks a volunteer to compile one preprocessed source.
+type JobRequest struct {
+	Token       []byte   `msgpack:"token"`
+	Compiler    string   `msgpack:"compiler"` // driver base name the client runs (gcc, g++, cc...)
+	Fingerprint string   `msgpack:"fp"`
+	Ext         string   `msgpack:"ext"`  // extension for the shipped source: .i .ii .mi .mii .s
+	Kind        string   `msgpack:"kind"` // .o or .s: what to produce
+	Args        []string `msgpack:"args"`
+	SourceName  string   `msgpack:"srcname"` // base name, for the file in the job directory
+	Source      []byte   `msgpack:"src"`
+	Digest      []byte   `msgpack:"digest"`
+}
+
+// JobResult is the volunteer's answer.
+type JobResult struct {
+	// Rejected is non-empty when the volunteer refused or failed to run the
+	// job for a farm reason (bad token, bad argument, missing compiler,
+	// resource limit). The client then compiles locally.
+	Rejected string `msgpack:"rejected,omitempty"`
+	ExitCode int    `msgpack:"exit"`
+	Stdout   []byte `msgpack:"stdout,omitempty"`
+	Stderr   []byte `msgpack:"stderr,omitempty"`
+	Output   []byte `msgpack:"out,omitempty"`
+	Digest   []byte `msgpack:"digest,omitempty"` // sha256 of Output
+	WallMs   int64  `msgpack:"wall"`
+	CPUMs    int64  `msgpack:"cpu"`
+}
+
+// StatusQuery asks the broker for its status document (JSON).
+type StatusQuery struct {
+	Explain string `msgpack:"explain,omitempty"`
+}
+
+// StatusReply carries the status document as JSON, the same as GET /v1/status.
+type StatusReply struct {
+	JSON []byte `msgpack:"json"`
+}
+
+// Admin actions.
+const (
+	AdminDrain   = "drain"
+	AdminUndrain = "undrain"
+	AdminBlock   = "block"
+	AdminUnblock = "unblock"
+)
+
+// AdminRequest asks the broker to change a host's state.
+type AdminRequest struct {
+	Action string `msgpack:"action"`
+	Host   string `msgpack:"host"`
+	Reason string `msgpack:"reason,omitempty"`
+}
+
+// AdminReply answers an AdminRequest.
+type AdminReply struct {
+	OK      bool   `msgpack:"ok"`
+	Message string `msgpack:"msg,omitempty"`
+}
+
+// AgentCompile is sent by a dcc process to its local agent over the unix socket.
+type AgentCompile struct {
+	Version     int      `msgpack:"v"`
+	Build       string   `msgpack:"build"`    // dcc's build ID; the agent refuses another build's jobs
+	Compiler    string   `msgpack:"compiler"` // path as resolved by dcc
+	Driver      string   `msgpack:"driver"`   // base name
+	Lang        string   `msgpack:"lang"`
+	Ext         string   `msgpack:"ext"`
+	Kind        string   `msgpack:"kind"`
+	Args        []string `msgpack:"args"`
+	SourceName  string   `msgpack:"srcname"`
+	Source      []byte   `msgpack:"src"`
+	File        string   `msgpack:"file"` // the user's source path, for logs
+	MaxWaitMs   int64    `msgpack:"maxwait"`
+	Verbose     bool     `msgpack:"verbose"`
+	LocalSlot   bool     `msgpack:"localslot"` // dcc could compile locally now
+	Fingerprint string   `msgpack:"fp,omitempty"`
+}
+
+// AgentResult is the agent's answer: either a remote result, or Fallback
+// naming why the dcc process must compile locally.
+type AgentResult struct {
+	Fallback string    `msgpack:"fallback,omitempty"`
+	Host     string    `msgpack:"host,omitempty"`
+	Tier     int       `msgpack:"tier,omitempty"`
+	WaitMs   int64     `msgpack:"wait,omitempty"`
+	Log      []string  `msgpack:"log,omitempty"` // decisions, for DCC_VERBOSE
+	Result   JobResult `msgpack:"result"`
+}
+
+// AgentPing checks that an agent is alive and of the same build.
+type AgentPing struct {
+	Version int    `msgpack:"v"`
+	Build   string `msgpack:"build"`
+}
+
+// AgentPong answers a ping.
+type AgentPong struct {
+	Version int    `msgpack:"v"`
+	Build   string `msgpack:"build"`
+	PID     int    `msgpack:"pid"`
+}
+
+// ClientReport tells the broker about a local fallback, for metrics.
+type ClientReport struct {
+	Fallbacks map[string]int64 `msgpack:"fallbacks"`
+}
+
+func (*Hello) Type() Type        { return TypeHello }
+func (*Challenge) Type() Type    { return TypeChallenge }
+func (*Auth) Type() Type         { return TypeAuth }
+func (*Welcome) Type() Type      { return TypeWelcome }
+func (*Error) Type() Type        { return TypeError }
+func (*LeaseRequest) Type() Type { return TypeLeaseRequest }
+func (*LeaseQueued) Type() Type  { return TypeLeaseQueued }
+func (*LeaseGrant) Type() Type   { return TypeLeaseGrant }
+func (*LeaseDenied) Type() Type  { return TypeLeaseDenied }
+func (*LeaseRenew) Type() Type   { return TypeLeaseRenew }
+func (*LeaseRelease) Type() Type { return TypeLeaseRelease }
+func (*Register) Type() Type     { return TypeRegister }
+func (*HostStatus) Type() Type   { return TypeHostStatus }
+func (*JobDone) Type() Type      { return TypeJobDone }
+func (*Command) Type() Type      { return TypeCommand }
+func (*JobRequest) Type() Type   { return TypeJobRequest }
+func (*JobResult) Type() Type    { return TypeJobResult }
+func (*StatusQuery) Type() Type  { return TypeStatusQuery }
+func (*StatusReply) Type() Type  { return TypeStatusReply }
+func (*AdminRequest) Type() Type { return TypeAdminRequest }
+func (*AdminReply) Type() Type   { return TypeAdminReply }
+func (*AgentCompile) Type() Type { return TypeAgentCompile }
+func (*AgentResult) Type() Type  { return TypeAgentResult }
+func (*AgentPing) Type() Type    { return TypeAgentPing }
+func (*AgentPong) Type() Type    { return TypeAgentPong }
+func (*ClientReport) Type() Type { return TypeClientReport }
+
+// newMessage returns a zero message for t, or nil for an unknown type.
+func newMessage(t Type) Message {
+	switch t {
+	case TypeHello:
+		return new(Hello)
+	case TypeChallenge:
+		return new(Challenge)
+	case TypeAuth:
+		return new(Auth)
+	case TypeWelcome:
+		return new(Welcome)
+	case TypeError:
+		return new(Error)
+	case TypeLeaseRequest:
+		return new(LeaseRequest)
+	case TypeLeaseQueued:
+		return new(LeaseQueued)
+	case TypeLeaseGrant:
+		return new(LeaseGrant)
+	case TypeLeaseDenied:
+		return new(LeaseDenied)
+	case TypeLeaseRenew:
+		return new(LeaseRenew)
+	case TypeLeaseRelease:
+		return new(LeaseRelease)
+	case TypeRegister:
+		return new(Register)
+	case TypeHostStatus:
+		return new(HostStatus)
+	case TypeJobDone:
+		return new(JobDone)
+	case TypeCommand:
+		return new(Command)
+	case TypeJobRequest:
+		return new(JobRequest)
+	case TypeJobResult:
+		return new(JobResult)
+	case TypeStatusQuery:
+		return new(StatusQuery)
+	case TypeStatusReply:
+		return new(StatusReply)
+	case TypeAdminRequest:
+		return new(AdminRequest)
+	case TypeAdminReply:
+		return new(AdminReply)
+	case TypeAgentCompile:
+		return new(AgentCompile)
+	case TypeAgentResult:
+		return new(AgentResult)
+	case TypeAgentPing:
+		return new(AgentPing)
+	case TypeAgentPong:
+		return new(AgentPong)
+	case TypeClientReport:
+		return new(ClientReport)
+	}
+	return nil
+}
