@@ -39,6 +39,8 @@ type Agent struct {
 	volMu sync.Mutex
 	vols  map[string]*yamux.Session
 
+	local localSlots
+
 	active   atomic.Int64
 	lastUsed atomic.Int64
 	fbMu     sync.Mutex
@@ -76,6 +78,7 @@ func New(o Options, sock string, log *zap.Logger) (*Agent, error) {
 	os.Chmod(sock, 0o600)
 	a := &Agent{opt: o, sock: sock, key: key, log: log, ln: ln, lockf: lockf,
 		vols: make(map[string]*yamux.Session), fallback: make(map[string]int64), closing: make(chan struct{})}
+	a.local.configure(o.LocalSlots, o.LocalPower)
 	a.lastUsed.Store(time.Now().UnixNano())
 	return a, nil
 }
@@ -161,19 +164,28 @@ func (a *Agent) serve(conn net.Conn) {
 	case *wire.AgentCompile:
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		// The dcc process closing the socket (it died) cancels the job.
+		// The dcc process closing the socket (it died, or finished a local
+		// compile) cancels the job or frees its local slot.
+		gone := make(chan struct{})
 		go func() {
 			var b [1]byte
 			conn.SetReadDeadline(time.Time{})
 			conn.Read(b[:])
 			cancel()
+			close(gone)
 		}()
 		res := a.compile(ctx, m)
 		if res.Fallback != "" {
 			a.countFallback(res.Fallback)
 		}
 		c.WriteTimeout = 30 * time.Second
-		c.Send(res)
+		if c.Send(res) == nil && res.LocalSlot {
+			start := time.Now()
+			<-gone
+			a.local.done(time.Since(start))
+		} else if res.LocalSlot {
+			a.local.done(0)
+		}
 	}
 }
 
@@ -218,8 +230,20 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 	defer stop()
 	lc := wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
 	maxWait := time.Duration(req.MaxWaitMs) * time.Millisecond
+	// Offer the broker the choice to send this job home: if a local slot
+	// is free and the queue would take longer than compiling here, the
+	// broker answers "compile locally" and the slot stays reserved for it.
+	localFree, localEst := a.local.tryReserve(int64(len(req.Source)))
+	reserved := localFree
+	unreserve := func() {
+		if reserved {
+			reserved = false
+			a.local.unreserve()
+		}
+	}
+	defer unreserve()
 	if err := lc.Send(&wire.LeaseRequest{Fingerprint: id.Fingerprint, Lang: req.Lang, SourceBytes: int64(len(req.Source)),
-		Digest: sum[:], MaxWaitMs: req.MaxWaitMs, File: req.File}); err != nil {
+		Digest: sum[:], MaxWaitMs: req.MaxWaitMs, File: req.File, LocalSlotFree: localFree, LocalEstimateMs: localEst.Milliseconds()}); err != nil {
 		return fallback(jl, "transport", "lease request: %v", err)
 	}
 	jl.add("lease requested for %s (%s, %d bytes)", req.File, id.Fingerprint, len(req.Source))
@@ -232,10 +256,19 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 			}
 			return fallback(jl, "transport", "waiting for lease: %v", err)
 		}
+		if d, ok := m.(*wire.LeaseDenied); !ok || d.Code != wire.DenyLocalFaster {
+			unreserve() // the broker's first answer came: the slot is not needed
+		}
 		switch m := m.(type) {
 		case *wire.LeaseQueued:
 			jl.add("queued at position %d, estimated wait %dms", m.Position, m.EstWaitMs)
 		case *wire.LeaseDenied:
+			if reserved && m.Code == wire.DenyLocalFaster {
+				reserved = false // handed to the dcc process; freed when its socket closes
+				r := fallback(jl, "local_faster", "%s", m.Reason)
+				r.LocalSlot = true
+				return r
+			}
 			return fallback(jl, "denied", "%s", m.Reason)
 		case *wire.LeaseGrant:
 			grant = m
@@ -295,6 +328,9 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 	}
 	release(outcome, "")
 	jl.add("job done on %s: exit %d, %d bytes, compile %dms", grant.Host, res.ExitCode, len(res.Output), res.WallMs)
+	if res.ExitCode == 0 {
+		a.local.observeRemote(time.Duration(res.WallMs)*time.Millisecond, grant.Power, int64(len(req.Source)))
+	}
 	return &wire.AgentResult{Host: grant.Host, Tier: grant.Tier, WaitMs: grant.WaitMs, Log: jl.lines, Result: *res}
 }
 

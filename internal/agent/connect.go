@@ -32,7 +32,9 @@ type Options struct {
 	User       string
 	RuntimeDir string
 	Idle       time.Duration
-	NoStart    bool // do not start an agent if none runs
+	NoStart    bool    // do not start an agent if none runs
+	LocalSlots int     // compiles this machine runs at once when the farm is slower
+	LocalPower float64 // this machine's power index (1 = reference speed)
 }
 
 // SocketPath is the agent's socket for these options.
@@ -100,7 +102,8 @@ func spawn(o Options, sock string) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(self, "agent", "--socket", sock, "--broker", o.Broker, "--key", o.KeyFile,
-		"--user", o.User, "--idle", o.Idle.String())
+		"--user", o.User, "--idle", o.Idle.String(), "--local-slots", fmt.Sprint(o.LocalSlots),
+		"--local-power", fmt.Sprint(o.LocalPower))
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"

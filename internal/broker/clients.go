@@ -87,7 +87,7 @@ func (b *Broker) handleLease(c *wire.Conn, hello *wire.Hello, sessID uint64, req
 	if !b.sched.Compatible(req.Fingerprint) {
 		b.mu.Unlock()
 		b.m.denied.WithLabelValues("no_compiler").Inc()
-		c.Send(&wire.LeaseDenied{Reason: fmt.Sprintf("no usable host offers %q", req.Fingerprint)})
+		c.Send(&wire.LeaseDenied{Code: wire.DenyNoCompiler, Reason: fmt.Sprintf("no usable host offers %q", req.Fingerprint)})
 		return
 	}
 	b.waiters[id] = w
@@ -108,7 +108,8 @@ func (b *Broker) handleLease(c *wire.Conn, hello *wire.Hello, sessID uint64, req
 			delete(b.waiters, id)
 			b.mu.Unlock()
 			b.m.denied.WithLabelValues("local_faster").Inc()
-			c.Send(&wire.LeaseDenied{Reason: fmt.Sprintf("farm busy: estimated wait %s, a local slot is free", est.Round(time.Millisecond))})
+			c.Send(&wire.LeaseDenied{Code: wire.DenyLocalFaster, Reason: fmt.Sprintf("farm busy: estimated wait %s is longer than a local compile (%s)",
+				est.Round(time.Millisecond), (time.Duration(req.LocalEstimateMs) * time.Millisecond).Round(time.Millisecond))})
 			return
 		}
 		queued = &wire.LeaseQueued{Position: pos, EstWaitMs: est.Milliseconds()}
@@ -147,7 +148,7 @@ func (b *Broker) handleLease(c *wire.Conn, hello *wire.Hello, sessID uint64, req
 		}
 	}
 	if first.denied != "" {
-		c.Send(&wire.LeaseDenied{Reason: first.denied})
+		c.Send(&wire.LeaseDenied{Code: wire.DenyTimeout, Reason: first.denied})
 		return
 	}
 	g := first.grant

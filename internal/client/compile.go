@@ -72,7 +72,14 @@ func Compile(name string, args []string) int {
 		return code
 	}
 	r.logf("preprocessed %s: %d bytes in %s", plan.Source, len(src), time.Since(r.start).Round(time.Microsecond))
-	res, why := r.viaAgent(&plan, src)
+	res, why, slot := r.viaAgent(&plan, src)
+	if slot != nil {
+		// The broker sent this job home and the agent reserved a local
+		// slot for it: compile as a child and hold the socket until done.
+		defer slot.Close()
+		r.logf("compiling locally: %s", why)
+		return r.child()
+	}
 	if why != "" {
 		return r.local(why)
 	}
@@ -99,19 +106,25 @@ func (r *run) preprocess(p *compilerargs.Plan) (src, stderr []byte, code int, er
 }
 
 // viaAgent asks the agent to run the job remotely. why is non-empty when
-// the job must be compiled locally instead.
-func (r *run) viaAgent(p *compilerargs.Plan, src []byte) (*wire.AgentResult, string) {
+// the job must be compiled locally instead; slot is non-nil when the agent
+// reserved a local slot, held until slot is closed.
+func (r *run) viaAgent(p *compilerargs.Plan, src []byte) (res *wire.AgentResult, why string, slot io.Closer) {
 	if int64(len(src)) > wire.MaxJobFrame-(1<<20) {
-		return nil, "preprocessed source too large to ship"
+		return nil, "preprocessed source too large to ship", nil
 	}
 	conn, err := agent.Connect(agent.Options{
 		Broker: r.cfg.Broker, KeyFile: r.cfg.KeyFile, User: r.cfg.User, RuntimeDir: r.cfg.RuntimeDir,
-		Idle: r.cfg.AgentIdle, NoStart: r.cfg.NoAgent,
+		Idle: r.cfg.AgentIdle, NoStart: r.cfg.NoAgent, LocalSlots: r.cfg.LocalSlots, LocalPower: r.cfg.LocalPower,
 	})
 	if err != nil {
-		return nil, "agent: " + err.Error()
+		return nil, "agent: " + err.Error(), nil
 	}
-	defer conn.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			conn.Close()
+		}
+	}()
 	c := wire.NewConn(conn, wire.MaxJobFrame, 0)
 	c.WriteTimeout = 30 * time.Second
 	req := &wire.AgentCompile{
@@ -120,25 +133,29 @@ func (r *run) viaAgent(p *compilerargs.Plan, src []byte) (*wire.AgentResult, str
 		File: p.Source, MaxWaitMs: r.cfg.MaxWait.Milliseconds(), Verbose: r.cfg.Verbose,
 	}
 	if err := c.Send(req); err != nil {
-		return nil, "agent: send: " + err.Error()
+		return nil, "agent: send: " + err.Error(), nil
 	}
 	// The agent bounds the whole job (lease wait plus compile); this
 	// deadline only protects against an agent that hangs.
 	m, err := c.RecvTimeout(r.cfg.MaxWait + 15*time.Minute)
 	if err != nil {
-		return nil, "agent: " + err.Error()
+		return nil, "agent: " + err.Error(), nil
 	}
 	res, ok := m.(*wire.AgentResult)
 	if !ok {
-		return nil, fmt.Sprintf("agent: unexpected %T", m)
+		return nil, fmt.Sprintf("agent: unexpected %T", m), nil
 	}
 	for _, l := range res.Log {
 		r.logf("%s", l)
 	}
 	if res.Fallback != "" {
-		return nil, res.Fallback
+		if res.LocalSlot {
+			keep = true
+			return nil, res.Fallback, conn
+		}
+		return nil, res.Fallback, nil
 	}
-	return res, ""
+	return res, "", nil
 }
 
 func sourceName(p *compilerargs.Plan) string {
@@ -194,6 +211,26 @@ func writeAtomic(path string, data []byte) error {
 	return werr
 }
 
+// child runs the real compiler with the original arguments as a child
+// process and returns its exit status (signals as 128+n, like a shell).
+func (r *run) child() int {
+	cmd := exec.Command(r.compiler, r.args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := cmd.Run()
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+			return 128 + int(st.Signal())
+		}
+		return ee.ExitCode()
+	}
+	fmt.Fprintf(os.Stderr, "dcc: cannot run %s: %v\n", r.compiler, err)
+	return 127
+}
+
 // local replaces this process with the real compiler and the original
 // arguments. why is the reason the farm was not used ("" for jobs that
 // are local by nature).
@@ -204,18 +241,8 @@ func (r *run) local(why string) int {
 	}
 	argv := append([]string{r.driverArg0()}, r.args...)
 	err := syscall.Exec(r.compiler, argv, os.Environ())
-	// Exec failed: run it as a child instead.
-	cmd := exec.Command(r.compiler, r.args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err2 := cmd.Run(); err2 != nil {
-		var ee *exec.ExitError
-		if errors.As(err2, &ee) {
-			return ee.ExitCode()
-		}
-		fmt.Fprintf(os.Stderr, "dcc: cannot run %s: %v (exec: %v)\n", r.compiler, err2, err)
-		return 127
-	}
-	return 0
+	r.logf("exec %s failed (%v); running it as a child", r.compiler, err)
+	return r.child()
 }
 
 func (r *run) driverArg0() string { return r.compiler }
@@ -251,5 +278,3 @@ func noteOnce(cfg Config, why string) {
 	}
 	fmt.Fprintf(os.Stderr, "dcc: compiling locally: %s\n", why)
 }
-
-var _ = io.Discard

@@ -27,26 +27,28 @@ type Config struct {
 	AgentIdle  time.Duration // DCC_AGENT_IDLE, agent_idle = "10m": the agent exits after this long unused
 	RuntimeDir string        // DCC_RUNTIME_DIR, runtime_dir: agent socket and log
 	LocalSlots int           // DCC_LOCAL_SLOTS, local_slots: local compiles at once (default: CPUs)
+	LocalPower float64       // DCC_LOCAL_POWER, local_power: this machine's power index (default 1)
 	NoAgent    bool          // DCC_NO_AGENT=1: never start an agent (compile locally if none runs)
 	User       string        // DCC_USER, user: name charged for usage (default: login name)
 }
 
 type fileConfig struct {
-	Broker     string `toml:"broker"`
-	KeyFile    string `toml:"key_file"`
-	Verbose    bool   `toml:"verbose"`
-	MaxWait    string `toml:"max_wait"`
-	AgentIdle  string `toml:"agent_idle"`
-	RuntimeDir string `toml:"runtime_dir"`
-	LocalSlots int    `toml:"local_slots"`
-	User       string `toml:"user"`
+	Broker     string  `toml:"broker"`
+	KeyFile    string  `toml:"key_file"`
+	Verbose    bool    `toml:"verbose"`
+	MaxWait    string  `toml:"max_wait"`
+	AgentIdle  string  `toml:"agent_idle"`
+	RuntimeDir string  `toml:"runtime_dir"`
+	LocalSlots int     `toml:"local_slots"`
+	LocalPower float64 `toml:"local_power"`
+	User       string  `toml:"user"`
 }
 
 // LoadConfig builds the configuration. Problems are returned as warnings:
 // a broken config must never fail a build, only make it local.
 func LoadConfig() (Config, []string) {
 	var warn []string
-	c := Config{MaxWait: 60 * time.Second, AgentIdle: 10 * time.Minute, LocalSlots: numCPU()}
+	c := Config{MaxWait: 60 * time.Second, AgentIdle: 10 * time.Minute, LocalSlots: numCPU(), LocalPower: 1}
 	path := os.Getenv("DCC_CONFIG")
 	if path == "" {
 		if home, err := os.UserHomeDir(); err == nil {
@@ -59,6 +61,9 @@ func LoadConfig() (Config, []string) {
 			c.Broker, c.KeyFile, c.Verbose, c.RuntimeDir, c.User = fc.Broker, fc.KeyFile, fc.Verbose, fc.RuntimeDir, fc.User
 			if fc.LocalSlots > 0 {
 				c.LocalSlots = fc.LocalSlots
+			}
+			if fc.LocalPower > 0 {
+				c.LocalPower = fc.LocalPower
 			}
 			setDur(&c.MaxWait, fc.MaxWait, "max_wait", &warn)
 			setDur(&c.AgentIdle, fc.AgentIdle, "agent_idle", &warn)
@@ -89,6 +94,13 @@ func LoadConfig() (Config, []string) {
 			c.LocalSlots = n
 		} else {
 			warn = append(warn, "DCC_LOCAL_SLOTS: not a positive integer")
+		}
+	}
+	if v := os.Getenv("DCC_LOCAL_POWER"); v != "" {
+		if p, err := strconv.ParseFloat(v, 64); err == nil && p > 0 {
+			c.LocalPower = p
+		} else {
+			warn = append(warn, "DCC_LOCAL_POWER: not a positive number")
 		}
 	}
 	setDur(&c.MaxWait, os.Getenv("DCC_MAX_WAIT"), "DCC_MAX_WAIT", &warn)

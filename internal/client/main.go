@@ -38,6 +38,8 @@ Configuration (~/.dccrc in TOML, or the file DCC_CONFIG names; the environment w
   DCC_AGENT_IDLE=10m        agent_idle = "10m"    (the agent exits when idle this long)
   DCC_RUNTIME_DIR=DIR       runtime_dir = "DIR"   (agent socket and log)
   DCC_USER=NAME             user = "NAME"         (whom the farm charges; default $USER)
+  DCC_LOCAL_SLOTS=N         local_slots = N       (compiles run here when the farm is slower; default: CPUs)
+  DCC_LOCAL_POWER=P         local_power = P       (this machine's power index; default 1)
   DCC_NO_AGENT=1                                  (never start an agent)
 `
 
@@ -228,6 +230,8 @@ func AgentCmd(args []string) int {
 	fs.StringVar(&o.KeyFile, "key", "", "farm key file")
 	fs.StringVar(&o.User, "user", "", "user name")
 	fs.DurationVar(&o.Idle, "idle", 10*time.Minute, "exit after this long without work")
+	fs.IntVar(&o.LocalSlots, "local-slots", 2, "compiles to run here at once when the farm is slower")
+	fs.Float64Var(&o.LocalPower, "local-power", 1, "this machine's power index")
 	if fs.Parse(args) != nil || *sock == "" {
 		return 2
 	}

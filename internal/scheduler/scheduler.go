@@ -10,6 +10,7 @@
 package scheduler
 
 import (
+	"math"
 	"sort"
 	"time"
 
@@ -237,10 +238,19 @@ func (s *Scheduler) UpdateLoad(name string, l Load, now time.Time) {
 		return
 	}
 	h := s.info[i]
-	h.Load1, h.Load5, h.Load15 = l.Load1, l.Load5, l.Load15
+	h.Load1, h.Load5, h.Load15 = sane(l.Load1), sane(l.Load5), sane(l.Load15)
 	h.Available = l.Available
 	h.Note = l.Reason
 	s.refresh(i, now)
+}
+
+// sane makes a reported load safe to compare: a NaN, infinite or negative
+// figure is treated as an overloaded host (fail closed), not an idle one.
+func sane(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) || x < 0 || x > 1e6 {
+		return 1e6
+	}
+	return x
 }
 
 // SetAdmin sets an admin drain or block on a host.

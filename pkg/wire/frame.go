@@ -51,6 +51,9 @@ func WriteFrame(w io.Writer, m Message) error {
 	return err
 }
 
+// eagerAlloc is the largest frame body allocated before its bytes arrive.
+const eagerAlloc = 64 << 10
+
 // ReadFrame reads one frame of at most max body bytes. It never allocates
 // more than max bytes whatever the peer declares.
 func ReadFrame(r io.Reader, max int) (Type, []byte, error) {
@@ -65,14 +68,27 @@ func ReadFrame(r io.Reader, max int) (Type, []byte, error) {
 	if uint64(n-1) > uint64(max) {
 		return 0, nil, fmt.Errorf("%w: %d bytes declared, cap %d", ErrFrameTooLarge, n-1, max)
 	}
-	body := make([]byte, n-1)
-	if _, err := io.ReadFull(r, body); err != nil {
+	size := int64(n - 1)
+	if size <= eagerAlloc {
+		body := make([]byte, size)
+		if _, err := io.ReadFull(r, body); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, err
+		}
+		return Type(hdr[4]), body, nil
+	}
+	// A large frame grows its buffer as bytes arrive, so a peer that
+	// declares 64 MiB and then trickles (or stops) holds only what it sent.
+	buf := bytes.NewBuffer(make([]byte, 0, eagerAlloc))
+	if _, err := io.CopyN(buf, r, size); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return 0, nil, err
 	}
-	return Type(hdr[4]), body, nil
+	return Type(hdr[4]), buf.Bytes(), nil
 }
 
 // Decode validates body and decodes it into the message type t names.

@@ -88,8 +88,17 @@ type LeaseGrant struct {
 	Token   []byte  `msgpack:"token"`
 }
 
+// Denial codes.
+const (
+	DenyOther       = 0
+	DenyNoCompiler  = 1 // no usable host offers the compiler
+	DenyTimeout     = 2 // waited longer than the wait limit
+	DenyLocalFaster = 3 // the estimated wait is longer than compiling on the free local slot
+)
+
 // LeaseDenied says the farm cannot serve this request; the client compiles locally.
 type LeaseDenied struct {
+	Code   int    `msgpack:"code,omitempty"`
 	Reason string `msgpack:"reason"`
 }
 
@@ -245,12 +254,16 @@ type AgentCompile struct {
 // AgentResult is the agent's answer: either a remote result, or Fallback
 // naming why the dcc process must compile locally.
 type AgentResult struct {
-	Fallback string    `msgpack:"fallback,omitempty"`
-	Host     string    `msgpack:"host,omitempty"`
-	Tier     int       `msgpack:"tier,omitempty"`
-	WaitMs   int64     `msgpack:"wait,omitempty"`
-	Log      []string  `msgpack:"log,omitempty"` // decisions, for DCC_VERBOSE
-	Result   JobResult `msgpack:"result"`
+	Fallback string `msgpack:"fallback,omitempty"`
+	// LocalSlot is set with a Fallback when the agent reserved one of the
+	// machine's local slots for this compile: the dcc process keeps the
+	// socket open while it compiles locally, and closing it frees the slot.
+	LocalSlot bool      `msgpack:"localslot,omitempty"`
+	Host      string    `msgpack:"host,omitempty"`
+	Tier      int       `msgpack:"tier,omitempty"`
+	WaitMs    int64     `msgpack:"wait,omitempty"`
+	Log       []string  `msgpack:"log,omitempty"` // decisions, for DCC_VERBOSE
+	Result    JobResult `msgpack:"result"`
 }
 
 // AgentPing checks that an agent is alive and of the same build.
