@@ -17,13 +17,19 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == volunteer.ControlPause || os.Args[1] == volunteer.ControlResume) {
+		os.Exit(control(os.Args[1], os.Args[2:]))
+	}
 	cfg := volunteer.DefaultConfig()
 	if err := cli.LoadFile(os.Args[1:], "DCC_VOLUNTEER", &cfg); err != nil {
 		fatal(err)
 	}
 	fs := flag.NewFlagSet("volunteer", flag.ExitOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: volunteer --broker HOST:PORT --listen HOST:PORT --name NAME [--slots N] --key FILE\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: volunteer --broker HOST:PORT --listen HOST:PORT --name NAME [--slots N] --key FILE\n"+
+			"       volunteer pause [--reason TEXT] [--control SOCKET]   take no new jobs (drain)\n"+
+			"       volunteer resume [--control SOCKET]\n\n"+
+			"Availability rules (owner idle, schedule, load) go in the [availability] table of the TOML config; see docs/operations.md.\n"+
 			"Every flag can also be set in a TOML file (--config, keys as in the flag names with _) or by the environment variable shown.\n\n")
 		fs.PrintDefaults()
 	}
@@ -42,6 +48,8 @@ func main() {
 	fs.Uint64Var(&cfg.MaxMemory, "max-memory", cfg.MaxMemory, "address-space limit per job in bytes")
 	fs.IntVar(&cfg.Nice, "nice", cfg.Nice, "niceness added to jobs")
 	fs.DurationVar(&cfg.Report, "report", cfg.Report, "interval of load reports to the broker")
+	fs.StringVar(&cfg.Control, "control", volunteer.DefaultControl(), "unix socket for volunteer pause/resume (empty: none)")
+	fs.StringVar(&cfg.LoadSource, "load-source", cfg.LoadSource, "proc (report /proc/loadavg) or external (a monitor reports through the broker's API)")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	if err := cli.ApplyEnv(fs, "DCC_VOLUNTEER"); err != nil {
@@ -70,6 +78,21 @@ func main() {
 	<-sig
 	v.Close()
 	logs.Log.Sync()
+}
+
+// control runs `volunteer pause` or `volunteer resume`.
+func control(action string, args []string) int {
+	fs := flag.NewFlagSet("volunteer "+action, flag.ExitOnError)
+	sock := fs.String("control", volunteer.DefaultControl(), "the volunteer's control socket")
+	reason := fs.String("reason", "", "why (shown in the farm status)")
+	fs.Parse(args)
+	msg, err := volunteer.Control(*sock, action, *reason)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "volunteer:", err)
+		return 1
+	}
+	fmt.Println(msg)
+	return 0
 }
 
 func fatal(err error) {

@@ -205,7 +205,12 @@ func fallback(l *jobLog, kind, format string, a ...any) *wire.AgentResult {
 	return &wire.AgentResult{Fallback: kind + ": " + fmt.Sprintf(format, a...), Log: l.lines}
 }
 
-// compile runs one job: lease, ship, collect, release.
+// farmAttempts is how many hosts a job may try before it is compiled
+// locally: a host that dies, drains or refuses a job costs one retry.
+const farmAttempts = 2
+
+// compile runs one job: lease, ship, collect, release; on a farm failure
+// it tries another lease once, then falls back to a local compile.
 func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.AgentResult {
 	jl := &jobLog{verbose: req.Verbose, start: time.Now()}
 	if req.Version != wire.ProtocolVersion || req.Build != buildinfo.ID() {
@@ -216,14 +221,30 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 		return fallback(jl, "no_compiler", "cannot identify %s: %v", req.Compiler, err)
 	}
 	sum := sha256.Sum256(req.Source)
+	var res *wire.AgentResult
+	for try := 1; try <= farmAttempts; try++ {
+		var retry bool
+		res, retry = a.attempt(ctx, jl, req, id.Fingerprint, sum[:], try == 1)
+		if !retry || ctx.Err() != nil {
+			break
+		}
+		jl.add("attempt %d failed (%s); asking for another host", try, res.Fallback)
+	}
+	return res
+}
+
+// attempt leases a slot and runs the job there once. retry says the
+// failure was the farm's (not the user's code, not dcc leaving) and another
+// host may succeed.
+func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile, fp string, digest []byte, first bool) (*wire.AgentResult, bool) {
 	bs, err := a.brokerSession(ctx)
 	if err != nil {
-		return fallback(jl, "no_broker", "broker unreachable: %v", err)
+		return fallback(jl, "no_broker", "broker unreachable: %v", err), false
 	}
 	st, err := bs.OpenStream()
 	if err != nil {
 		a.dropBroker(bs)
-		return fallback(jl, "no_broker", "broker stream: %v", err)
+		return fallback(jl, "no_broker", "broker stream: %v", err), false
 	}
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { st.Close() })
@@ -233,8 +254,10 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 	// Offer the broker the choice to send this job home: if a local slot
 	// is free and the queue would take longer than compiling here, the
 	// broker answers "compile locally" and the slot stays reserved for it.
-	localFree, localEst := a.local.tryReserve(int64(len(req.Source)))
-	reserved := localFree
+	reserved, localEst := false, time.Duration(0)
+	if first {
+		reserved, localEst = a.local.tryReserve(int64(len(req.Source)))
+	}
 	unreserve := func() {
 		if reserved {
 			reserved = false
@@ -242,19 +265,19 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 		}
 	}
 	defer unreserve()
-	if err := lc.Send(&wire.LeaseRequest{Fingerprint: id.Fingerprint, Lang: req.Lang, SourceBytes: int64(len(req.Source)),
-		Digest: sum[:], MaxWaitMs: req.MaxWaitMs, File: req.File, LocalSlotFree: localFree, LocalEstimateMs: localEst.Milliseconds()}); err != nil {
-		return fallback(jl, "transport", "lease request: %v", err)
+	if err := lc.Send(&wire.LeaseRequest{Fingerprint: fp, Lang: req.Lang, SourceBytes: int64(len(req.Source)),
+		Digest: digest, MaxWaitMs: req.MaxWaitMs, File: req.File, LocalSlotFree: reserved, LocalEstimateMs: localEst.Milliseconds()}); err != nil {
+		return fallback(jl, "transport", "lease request: %v", err), false
 	}
-	jl.add("lease requested for %s (%s, %d bytes)", req.File, id.Fingerprint, len(req.Source))
+	jl.add("lease requested for %s (%s, %d bytes)", req.File, fp, len(req.Source))
 	var grant *wire.LeaseGrant
 	for grant == nil {
 		m, err := lc.RecvTimeout(maxWait + 10*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fallback(jl, "cancelled", "dcc went away")
+				return fallback(jl, "cancelled", "dcc went away"), false
 			}
-			return fallback(jl, "transport", "waiting for lease: %v", err)
+			return fallback(jl, "transport", "waiting for lease: %v", err), false
 		}
 		if d, ok := m.(*wire.LeaseDenied); !ok || d.Code != wire.DenyLocalFaster {
 			unreserve() // the broker's first answer came: the slot is not needed
@@ -267,15 +290,15 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 				reserved = false // handed to the dcc process; freed when its socket closes
 				r := fallback(jl, "local_faster", "%s", m.Reason)
 				r.LocalSlot = true
-				return r
+				return r, false
 			}
-			return fallback(jl, "denied", "%s", m.Reason)
+			return fallback(jl, "denied", "%s", m.Reason), false
 		case *wire.LeaseGrant:
 			grant = m
 		case *wire.Error:
-			return fallback(jl, "denied", "%s", m.Message)
+			return fallback(jl, "denied", "%s", m.Message), false
 		default:
-			return fallback(jl, "transport", "unexpected %T", m)
+			return fallback(jl, "transport", "unexpected %T", m), false
 		}
 	}
 	jl.add("lease %d granted: host %s (%s) tier %d after %dms", grant.LeaseID, grant.Host, grant.Addr, grant.Tier, grant.WaitMs)
@@ -309,18 +332,18 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 			}
 		}
 	}()
-	res, err := a.runJob(ctx, grant, req, id.Fingerprint, sum[:])
+	res, err := a.runJob(ctx, grant, req, fp, digest)
 	if err != nil {
 		if ctx.Err() != nil {
 			release(wire.OutcomeCancelled, "dcc went away")
-			return fallback(jl, "cancelled", "dcc went away")
+			return fallback(jl, "cancelled", "dcc went away"), false
 		}
 		release(wire.OutcomeFailed, err.Error())
-		return fallback(jl, "host_failed", "%s: %v", grant.Host, err)
+		return fallback(jl, "host_failed", "%s: %v", grant.Host, err), true
 	}
 	if res.Rejected != "" {
 		release(wire.OutcomeRejected, res.Rejected)
-		return fallback(jl, "rejected", "%s refused the job: %s", grant.Host, res.Rejected)
+		return fallback(jl, "rejected", "%s refused the job: %s", grant.Host, res.Rejected), true
 	}
 	outcome := wire.OutcomeOK
 	if res.ExitCode != 0 {
@@ -331,7 +354,7 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 	if res.ExitCode == 0 {
 		a.local.observeRemote(time.Duration(res.WallMs)*time.Millisecond, grant.Power, int64(len(req.Source)))
 	}
-	return &wire.AgentResult{Host: grant.Host, Tier: grant.Tier, WaitMs: grant.WaitMs, Log: jl.lines, Result: *res}
+	return &wire.AgentResult{Host: grant.Host, Tier: grant.Tier, WaitMs: grant.WaitMs, Log: jl.lines, Result: *res}, false
 }
 
 // runJob ships the job to the granted host and checks what comes back.

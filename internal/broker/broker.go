@@ -38,6 +38,7 @@ type Broker struct {
 	farm     *farm.Farm
 	waiters  map[uint64]waiter
 	vols     map[string]*volunteerConn
+	exts     map[string]*external // per host: outside monitors' reports and the last volunteer status
 	reclaims []status.Reclaim
 
 	nextReq  atomic.Uint64
@@ -95,7 +96,7 @@ func New(cfg Config, logs logging.Loggers) (*Broker, error) {
 	b := &Broker{
 		cfg: cfg, log: logs.Log, lease: logs.Lease, key: key, sign: sk, store: st,
 		start: now, sched: scheduler.New(sc, lease.FirstID(now)),
-		waiters: make(map[uint64]waiter), vols: make(map[string]*volunteerConn),
+		waiters: make(map[uint64]waiter), vols: make(map[string]*volunteerConn), exts: make(map[string]*external),
 		closing: make(chan struct{}), conns: make(map[*yamux.Session]struct{}),
 	}
 	if usage, err := st.loadUsage(); err != nil {
@@ -150,6 +151,7 @@ func (b *Broker) Start() error {
 	}
 	go b.acceptLoop()
 	go b.tickLoop()
+	go b.watchFarm()
 	b.log.Info("broker listening", zap.String("addr", ln.Addr().String()), zap.String("http", b.HTTPAddr()))
 	return nil
 }

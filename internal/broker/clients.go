@@ -63,11 +63,16 @@ func (b *Broker) serveStream(st *yamux.Stream, hello *wire.Hello, sessID uint64)
 		ok, msg := b.Admin(m.Action, m.Host, m.Reason, hello.User)
 		c.Send(&wire.AdminReply{OK: ok, Message: msg})
 	case *wire.ClientReport:
+		for _, host := range m.Mismatches {
+			b.log.Error("verification mismatch: blocking host", zap.String("host", host), zap.String("reported_by", hello.User+"@"+hello.Name))
+			b.Admin(wire.AdminBlock, host, "object differed from a local compile (DCC_VERIFY)", hello.User)
+		}
 		for reason, n := range m.Fallbacks {
 			if n > 0 && n < 1<<20 {
 				b.m.fallbacks.WithLabelValues(fallbackLabel(reason)).Add(float64(n))
 			}
 		}
+		c.Send(&wire.AdminReply{OK: true})
 	default:
 		c.Send(&wire.Error{Code: wire.CodeBadRequest, Message: "unexpected " + typeName(m)})
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -87,7 +88,7 @@ func fileStamp(p string) string {
 	if err != nil {
 		return ""
 	}
-	return st.ModTime().String() + "/" + string(rune(st.Size()))
+	return fmt.Sprintf("%d/%d", st.ModTime().UnixNano(), st.Size())
 }
 
 // reclaimed records a lease the broker took back. Caller holds mu.

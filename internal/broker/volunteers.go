@@ -44,12 +44,13 @@ func (b *Broker) serveVolunteer(sess *yamux.Session, hello *wire.Hello) {
 	if old := b.vols[name]; old != nil {
 		old.session.Close() // a reconnecting volunteer replaces its stale session
 		for _, l := range b.sched.Disconnect(name, now) {
-			b.reclaimed(l, "revoke", "host reconnected", now)
+			b.reclaimed(l, "revoked", "host reconnected", now)
 		}
 	}
 	b.vols[name] = vc
 	b.sched.Connect(name, scheduler.Registration{Addr: reg.Addr, CPUs: reg.CPUs, Slots: reg.Slots, Compilers: comps}, now)
-	b.sched.UpdateLoad(name, loadOf(&reg.Status), now)
+	b.ext(name).last = &reg.Status
+	b.applyHostStatusLocked(name, now)
 	adopted := 0
 	pub := b.sign.Public().(ed25519.PublicKey)
 	for _, tok := range reg.Running {
@@ -106,7 +107,8 @@ func (b *Broker) serveVolunteer(sess *yamux.Session, hello *wire.Hello) {
 		switch m := m.(type) {
 		case *wire.HostStatus:
 			b.mu.Lock()
-			b.sched.UpdateLoad(name, loadOf(m), now)
+			b.ext(name).last = m
+			b.applyHostStatusLocked(name, now)
 			b.dispatchLocked(now)
 			b.mu.Unlock()
 		case *wire.JobDone:

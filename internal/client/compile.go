@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,7 +84,7 @@ func Compile(name string, args []string) int {
 	if why != "" {
 		return r.local(why)
 	}
-	return r.finish(&plan, cppErr, res)
+	return r.finish(&plan, src, cppErr, res)
 }
 
 // preprocess runs the compiler with -E, capturing the preprocessed source.
@@ -164,7 +165,7 @@ func sourceName(p *compilerargs.Plan) string {
 }
 
 // finish writes a remote result exactly as the compiler would have.
-func (r *run) finish(p *compilerargs.Plan, cppErr []byte, res *wire.AgentResult) int {
+func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentResult) int {
 	jr := &res.Result
 	os.Stderr.Write(cppErr)
 	os.Stdout.Write(jr.Stdout)
@@ -174,6 +175,11 @@ func (r *run) finish(p *compilerargs.Plan, cppErr []byte, res *wire.AgentResult)
 		r.logf("compile error on %s (exit %d), not retried", res.Host, jr.ExitCode)
 		return jr.ExitCode
 	}
+	if r.cfg.Verify > 0 && mrand.IntN(r.cfg.Verify) == 0 {
+		if local, ok := r.verify(p, src, res.Host, jr.Output); !ok {
+			jr.Output = local
+		}
+	}
 	if err := writeAtomic(p.Output, jr.Output); err != nil {
 		fmt.Fprintf(os.Stderr, "dcc: write %s: %v\n", p.Output, err)
 		return 1
@@ -181,6 +187,45 @@ func (r *run) finish(p *compilerargs.Plan, cppErr []byte, res *wire.AgentResult)
 	r.logf("compiled %s on %s (tier %d) after %dms wait; %d bytes back; total %s",
 		p.Source, res.Host, res.Tier, res.WaitMs, len(jr.Output), time.Since(r.start).Round(time.Microsecond))
 	return 0
+}
+
+// verify compiles the preprocessed source locally exactly as the farm host
+// did and compares the objects. On a mismatch it reports the host to the
+// broker (which blocks it) and returns the local object to use instead.
+func (r *run) verify(p *compilerargs.Plan, src []byte, host string, remote []byte) ([]byte, bool) {
+	dir, err := os.MkdirTemp("", "dcc-verify-")
+	if err != nil {
+		return nil, true
+	}
+	defer os.RemoveAll(dir)
+	in := filepath.Join(dir, "job"+p.PreprocessedExt)
+	out := filepath.Join(dir, "job"+p.OutputKind)
+	if in == out {
+		out = filepath.Join(dir, "job.out"+p.OutputKind)
+	}
+	if os.WriteFile(in, src, 0o600) != nil {
+		return nil, true
+	}
+	mode := "-c"
+	if p.OutputKind == ".s" {
+		mode = "-S"
+	}
+	cmd := exec.Command(r.compiler, append(append([]string{}, p.RemoteArgs...), mode, in, "-o", out)...)
+	cmd.Dir = dir
+	if err := cmd.Run(); err != nil {
+		r.logf("verify: local compile failed (%v); keeping the farm's object", err)
+		return nil, true
+	}
+	local, err := os.ReadFile(out)
+	if err != nil || bytes.Equal(local, remote) {
+		r.logf("verify: object from %s matches a local compile", host)
+		return nil, true
+	}
+	fmt.Fprintf(os.Stderr, "dcc: object for %s from farm host %s differs from a local compile; using the local one and reporting the host\n", p.Source, host)
+	if _, err := brokerCall(&wire.ClientReport{Mismatches: []string{host}}, wire.MaxControlFrame); err != nil {
+		r.logf("verify: report to broker: %v", err)
+	}
+	return local, false
 }
 
 // writeAtomic writes data to path through a temporary file in the same

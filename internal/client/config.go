@@ -30,6 +30,7 @@ type Config struct {
 	LocalPower float64       // DCC_LOCAL_POWER, local_power: this machine's power index (default 1)
 	NoAgent    bool          // DCC_NO_AGENT=1: never start an agent (compile locally if none runs)
 	User       string        // DCC_USER, user: name charged for usage (default: login name)
+	Verify     int           // DCC_VERIFY=N, verify = N: also compile 1 in N remote jobs locally and compare
 }
 
 type fileConfig struct {
@@ -42,6 +43,7 @@ type fileConfig struct {
 	LocalSlots int     `toml:"local_slots"`
 	LocalPower float64 `toml:"local_power"`
 	User       string  `toml:"user"`
+	Verify     int     `toml:"verify"`
 }
 
 // LoadConfig builds the configuration. Problems are returned as warnings:
@@ -62,6 +64,7 @@ func LoadConfig() (Config, []string) {
 			if fc.LocalSlots > 0 {
 				c.LocalSlots = fc.LocalSlots
 			}
+			c.Verify = fc.Verify
 			if fc.LocalPower > 0 {
 				c.LocalPower = fc.LocalPower
 			}
@@ -94,6 +97,13 @@ func LoadConfig() (Config, []string) {
 			c.LocalSlots = n
 		} else {
 			warn = append(warn, "DCC_LOCAL_SLOTS: not a positive integer")
+		}
+	}
+	if v := os.Getenv("DCC_VERIFY"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			c.Verify = n
+		} else {
+			warn = append(warn, "DCC_VERIFY: not a non-negative integer")
 		}
 	}
 	if v := os.Getenv("DCC_LOCAL_POWER"); v != "" {

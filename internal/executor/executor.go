@@ -52,6 +52,9 @@ type Job struct {
 	Source   []byte
 	Name     string // base name for the source file (without extension)
 	TempDir  string // parent for the job directory ("" = os.TempDir())
+	// OnStart, if set, is called with the compiler's process group id once
+	// it runs (so a draining volunteer can lower its priority).
+	OnStart func(pgid int)
 }
 
 // Result is what the compiler produced.
@@ -149,6 +152,9 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 		return nil, fmt.Errorf("start %s: %w", j.Compiler, err)
 	}
 	applyLimits(cmd.Process.Pid, lim)
+	if j.OnStart != nil {
+		j.OnStart(cmd.Process.Pid)
+	}
 	werr := cmd.Wait()
 	res := &Result{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if ps := cmd.ProcessState; ps != nil {
@@ -204,6 +210,11 @@ func jobEnv(dir string) []string {
 		}
 	}
 	return env
+}
+
+// Renice sets the niceness of every process of a job's process group.
+func Renice(pgid, nice int) error {
+	return unix.Setpriority(unix.PRIO_PGRP, pgid, nice)
 }
 
 func applyLimits(pid int, lim Limits) {

@@ -6,9 +6,13 @@ package volunteer
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
+	"github.com/dcc-farm/dcc/internal/availability"
 	"github.com/dcc-farm/dcc/internal/executor"
 )
 
@@ -30,6 +34,24 @@ type Config struct {
 	Report     time.Duration `toml:"report"`      // status report interval
 	LogFormat  string        `toml:"log_format"`
 	LogLevel   string        `toml:"log_level"`
+	// Control is the unix socket for `volunteer pause` and `volunteer resume`.
+	Control string `toml:"control"`
+	// LoadSource is "proc" (report /proc/loadavg) or "external" (an outside
+	// monitor reports load through the broker's API).
+	LoadSource string `toml:"load_source"`
+	// Availability holds the rules for when this host may take work.
+	Availability availability.Config `toml:"availability"`
+}
+
+// DefaultControl is the control socket path used when none is configured.
+func DefaultControl() string {
+	if os.Getuid() == 0 {
+		return "/run/dcc-volunteer.sock"
+	}
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+		return filepath.Join(x, "dcc-volunteer.sock")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("dcc-volunteer-%d.sock", os.Getuid()))
 }
 
 // DefaultConfig returns the defaults.
@@ -42,6 +64,7 @@ func DefaultConfig() Config {
 		MaxMemory:  lim.Memory,
 		Nice:       lim.Nice,
 		Report:     time.Second,
+		LoadSource: "proc",
 		LogFormat:  "json",
 		LogLevel:   "info",
 	}
@@ -64,6 +87,11 @@ func (c *Config) Validate() error {
 		return errors.New("--job-timeout must be at least 1s")
 	case c.Report <= 0 || c.Report > 2*time.Second:
 		return errors.New("--report must be between 0 and 2s")
+	case c.LoadSource != "proc" && c.LoadSource != "external":
+		return errors.New("--load-source must be proc or external")
+	}
+	if _, err := availability.Compile(c.Availability); err != nil {
+		return fmt.Errorf("availability: %w", err)
 	}
 	return nil
 }

@@ -134,18 +134,25 @@ func (v *Volunteer) serveJob(st *yamux.Stream, hello *wire.Hello) {
 		reject(err.Error(), fields...)
 		return
 	}
+	if ok, why := v.availableLocked(); !ok {
+		v.mu.Unlock()
+		reject("host unavailable: "+why, fields...)
+		return
+	}
 	if len(v.running) >= v.cfg.Slots {
 		v.mu.Unlock()
 		reject(fmt.Sprintf("all %d slots busy", v.cfg.Slots), fields...)
 		return
 	}
-	v.running[claims.Lease] = &job{token: req.Token, cancel: cancel, user: claims.User}
+	thisJob := &job{token: req.Token, cancel: cancel, user: claims.User}
+	v.running[claims.Lease] = thisJob
 	v.mu.Unlock()
-	defer func() {
+	finished := func() {
 		v.mu.Lock()
 		delete(v.running, claims.Lease)
 		v.mu.Unlock()
-	}()
+	}
+	defer finished()
 	// The client closing its stream (it died or gave up) cancels the job.
 	go func() {
 		var b [1]byte
@@ -157,7 +164,20 @@ func (v *Volunteer) serveJob(st *yamux.Stream, hello *wire.Hello) {
 	res, err := executor.Run(ctx, executor.Job{
 		Compiler: comp.Path, Args: req.Args, Ext: req.Ext, Kind: req.Kind, Source: req.Source,
 		Name: strings.TrimSuffix(req.SourceName, req.Ext), TempDir: v.cfg.TempDir,
+		OnStart: func(pgid int) {
+			v.mu.Lock()
+			thisJob.pgid = pgid
+			draining := !v.avail.decision.Available
+			v.mu.Unlock()
+			if draining {
+				executor.Renice(pgid, 19)
+			}
+		},
 	}, v.limits)
+	// The slot is free once the compiler has exited: the client releases
+	// the lease as soon as it reads the result, and the broker may grant
+	// the slot again before this goroutine ends.
+	finished()
 	outcome := wire.OutcomeOK
 	var result wire.JobResult
 	switch {

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
 
+	"github.com/dcc-farm/dcc/internal/availability"
 	"github.com/dcc-farm/dcc/internal/buildinfo"
 	"github.com/dcc-farm/dcc/internal/compiler"
 	"github.com/dcc-farm/dcc/internal/executor"
@@ -49,7 +50,8 @@ type Volunteer struct {
 	pub     ed25519.PublicKey // broker's token key, from the last Welcome
 	replay  lease.ReplayGuard
 	running map[uint64]*job
-	paused  string // non-empty: not available, and why
+	avail   availabilityState
+	kick    chan struct{} // availability changed: report now
 	done    chan *wire.JobDone
 
 	ln       net.Listener
@@ -66,6 +68,7 @@ type job struct {
 	token  []byte
 	cancel context.CancelFunc
 	user   string
+	pgid   int // compiler's process group, once started
 }
 
 // New prepares a volunteer: it reads the key and probes the compilers.
@@ -79,7 +82,7 @@ func New(cfg Config, logs logging.Loggers) (*Volunteer, error) {
 	}
 	v := &Volunteer{
 		cfg: cfg, log: logs.Log, lease: logs.Lease, key: key,
-		running: make(map[uint64]*job), done: make(chan *wire.JobDone, 256),
+		running: make(map[uint64]*job), done: make(chan *wire.JobDone, 256), kick: make(chan struct{}, 1),
 		closing: make(chan struct{}), sessions: make(map[*yamux.Session]struct{}), brokerUp: make(chan struct{}),
 	}
 	v.limits = executor.DefaultLimits()
@@ -87,6 +90,12 @@ func New(cfg Config, logs logging.Loggers) (*Volunteer, error) {
 	v.limits.CPU = cfg.JobTimeout
 	v.limits.Memory = cfg.MaxMemory
 	v.limits.Nice = cfg.Nice
+	v.avail.policy, err = availability.Compile(cfg.Availability)
+	if err != nil {
+		return nil, err
+	}
+	v.avail.probe = availability.Probe{IdleSource: cfg.Availability.IdleSource, ClockFile: cfg.Availability.ClockFile}
+	v.avail.decision = availability.Decision{Available: true}
 	v.compilers, err = probeCompilers(cfg.Compilers, v.log)
 	if err != nil {
 		return nil, err
@@ -145,6 +154,13 @@ func (v *Volunteer) Start() error {
 		v.httpSrv = &http.Server{Handler: v.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go v.httpSrv.Serve(hl)
 	}
+	if v.cfg.Control != "" {
+		if err := v.serveControl(v.cfg.Control); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	v.evaluate()
 	v.wg.Add(2)
 	go func() { defer v.wg.Done(); v.acceptLoop() }()
 	go func() { defer v.wg.Done(); v.brokerLoop() }()
@@ -195,11 +211,13 @@ func (v *Volunteer) Close() error {
 	return nil
 }
 
-// SetPaused makes the host unavailable (reason != "") or available again.
+// SetPaused makes the host unavailable (reason != "") or available again;
+// the broker hears of it at once.
 func (v *Volunteer) SetPaused(reason string) {
 	v.mu.Lock()
-	v.paused = reason
+	v.avail.paused = reason
 	v.mu.Unlock()
+	v.evaluate()
 }
 
 func (v *Volunteer) trackSession(s *yamux.Session) bool {
@@ -221,12 +239,7 @@ func (v *Volunteer) untrackSession(s *yamux.Session) {
 }
 
 // status builds the periodic report.
-func (v *Volunteer) status() wire.HostStatus {
-	l1, l5, l15 := readLoad()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return wire.HostStatus{Load1: l1, Load5: l5, Load15: l15, Running: len(v.running), Available: v.paused == "", Reason: v.paused}
-}
+func (v *Volunteer) status() wire.HostStatus { return v.evaluate() }
 
 func readLoad() (float64, float64, float64) {
 	b, err := os.ReadFile("/proc/loadavg")
@@ -346,6 +359,11 @@ func (v *Volunteer) brokerSession() error {
 				return err
 			}
 		case <-t.C:
+			s := v.status()
+			if err := send(&s); err != nil {
+				return err
+			}
+		case <-v.kick:
 			s := v.status()
 			if err := send(&s); err != nil {
 				return err

@@ -150,6 +150,9 @@ type HostStatus struct {
 	Running   int     `msgpack:"running"`
 	Available bool    `msgpack:"avail"`
 	Reason    string  `msgpack:"reason,omitempty"` // why not available
+	// ExternalLoad says the load figures come from an outside monitor
+	// through the broker's API: the broker ignores the ones sent here.
+	ExternalLoad bool `msgpack:"extload,omitempty"`
 }
 
 // JobDone tells the broker a job on this host has ended.
@@ -279,9 +282,11 @@ type AgentPong struct {
 	PID     int    `msgpack:"pid"`
 }
 
-// ClientReport tells the broker about a local fallback, for metrics.
+// ClientReport tells the broker about local fallbacks (for metrics) and
+// about hosts whose output failed a verification against a local compile.
 type ClientReport struct {
-	Fallbacks map[string]int64 `msgpack:"fallbacks"`
+	Fallbacks  map[string]int64 `msgpack:"fallbacks"`
+	Mismatches []string         `msgpack:"mismatches,omitempty"` // hosts whose object differed
 }
 
 func (*Hello) Type() Type        { return TypeHello }

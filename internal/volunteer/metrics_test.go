@@ -1,0 +1,62 @@
+package volunteer
+
+import (
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dcc-farm/dcc/internal/logging"
+)
+
+func TestMetrics(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Broker, cfg.Name, cfg.Slots, cfg.Compilers = "127.0.0.1:1", "t", 3, []string{"gcc"}
+	cfg.KeyFile = filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(cfg.KeyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(cfg, logging.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.mu.Lock()
+	v.running[1] = &job{user: "alice"}
+	v.mu.Unlock()
+	v.m.results.WithLabelValues("ok").Inc()
+	v.m.duration.Observe(0.25)
+	srv := httptest.NewServer(v.httpHandler())
+	defer srv.Close()
+	v.httpHandler() // a second handler must not register the collector twice
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body := string(b)
+	for _, want := range []string{
+		"dcc_volunteer_slots 3", "dcc_volunteer_running_jobs 1", "dcc_volunteer_available 1", "dcc_volunteer_compilers 1",
+		`dcc_volunteer_jobs_total{result="ok"} 1`, `dcc_volunteer_jobs_total{result="compile_error"} 0`,
+		`dcc_volunteer_jobs_total{result="rejected"} 0`, `dcc_volunteer_jobs_total{result="failed"} 0`,
+		`dcc_volunteer_jobs_total{result="cancelled"} 0`, "dcc_volunteer_job_duration_seconds_count 1",
+		"dcc_volunteer_received_bytes_total 0", "dcc_volunteer_sent_bytes_total 0", "dcc_volunteer_load1 ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	problems, err := testutil.GatherAndLint(v.m.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "dcc_") {
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
+	}
+}
