@@ -31,6 +31,8 @@ type Config struct {
 	// returns it to healthy.
 	ProbationAfter, BlockAfter, RecoverAfter int
 	BlockFor                                 time.Duration
+	// Rank orders hosts within the best tier (see tiering.Rank).
+	Rank tiering.Rank
 }
 
 // DefaultConfig returns the broker's defaults.
@@ -44,6 +46,7 @@ func DefaultConfig() Config {
 		BlockAfter:     5,
 		RecoverAfter:   5,
 		BlockFor:       2 * time.Minute,
+		Rank:           tiering.RankSpeed,
 	}
 }
 
@@ -56,7 +59,9 @@ type Host struct {
 	InFarm                 bool
 	Connected              bool
 	Available              bool   // the volunteer says it may take jobs
-	Note                   string // why unavailable / blocked
+	Note                   string // why unavailable / blocked (computed by refresh)
+	availNote              string // the volunteer's or a monitor's reason for being unavailable
+	drainNote, blockNote   string // the admin's reasons
 	AdminDrain, AdminBlock bool
 	JobsDone, Failures     int64
 	failStreak, okStreak   int
@@ -103,6 +108,18 @@ type Scheduler struct {
 	// scoring scratch, rebuilt per Dispatch
 	scoreNow  time.Time
 	meanUsage float64
+	// free is the number of free slots on hosts with tier > 0 (kept by
+	// refresh), so Dispatch stops without scanning when the farm is full.
+	free     int
+	hostFree []int // per host: its contribution to free
+	// Dispatch's reused state, so that the hot path does not allocate:
+	// the grants it returns, and method values bound once.
+	grants      []Grant
+	scoreFn     func(string) float64
+	placeableFn func(*fairshare.Request) bool
+	eligibleFn  func(int) bool
+	key         string
+	chosen      int
 }
 
 // New returns an empty scheduler; first is the first lease ID.
@@ -110,18 +127,24 @@ func New(cfg Config, first lease.ID) *Scheduler {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = 30 * time.Second
 	}
-	return &Scheduler{
+	chooser := tiering.NewChooser(cfg.Tiering, cfg.Seed)
+	chooser.Rank = cfg.Rank
+	s := &Scheduler{
 		cfg:       cfg,
 		byName:    make(map[string]int),
 		leases:    lease.NewTable(first),
 		ledger:    fairshare.NewLedger(cfg.HalfLife),
 		queue:     fairshare.NewQueue(),
-		chooser:   tiering.NewChooser(cfg.Tiering, cfg.Seed),
+		chooser:   chooser,
 		reqs:      make(map[uint64]Request),
 		running:   make(map[string]float64),
 		count:     make(map[string]int),
 		meanLease: 5 * time.Second,
 	}
+	s.scoreFn = s.score
+	s.placeableFn = s.placeable
+	s.eligibleFn = s.eligible
+	return s
 }
 
 // Config returns the configuration.
@@ -145,6 +168,7 @@ func (s *Scheduler) index(name string) int {
 	s.info = append(s.info, &Host{Host: tiering.Host{Name: name, State: tiering.Gone}, Compilers: map[string]string{}})
 	s.hosts = append(s.hosts, tiering.Host{})
 	s.verdict = append(s.verdict, tiering.Verdict{})
+	s.hostFree = append(s.hostFree, 0)
 	return i
 }
 
@@ -229,6 +253,11 @@ type Load struct {
 	Load1, Load5, Load15 float64
 	Available            bool
 	Reason               string
+	// Own1 is the 1-minute load average of the host's own dcc jobs, if the
+	// volunteer reports it (OwnKnown); the foreign load is then
+	// Load1 − Own1 instead of Load1 − Busy (see tiering.Host.OwnLoad).
+	Own1     float64
+	OwnKnown bool
 }
 
 // UpdateLoad records a host's load and availability.
@@ -240,7 +269,7 @@ func (s *Scheduler) UpdateLoad(name string, l Load, now time.Time) {
 	h := s.info[i]
 	h.Load1, h.Load5, h.Load15 = sane(l.Load1), sane(l.Load5), sane(l.Load15)
 	h.Available = l.Available
-	h.Note = l.Reason
+	h.availNote = l.Reason
 	s.refresh(i, now)
 }
 
@@ -262,13 +291,12 @@ func (s *Scheduler) SetAdmin(name string, drain, block *bool, reason string, now
 	h := s.info[i]
 	if drain != nil {
 		h.AdminDrain = *drain
+		h.drainNote = reason
 	}
 	if block != nil {
 		h.AdminBlock = *block
 		h.blockedUntil = time.Time{}
-	}
-	if reason != "" || (block != nil && !*block) {
-		h.Note = reason
+		h.blockNote = reason
 	}
 	s.refresh(i, now)
 	return true
@@ -290,10 +318,47 @@ func (s *Scheduler) refresh(i int, now time.Time) {
 	default:
 		h.State = tiering.Healthy
 	}
+	h.Note = h.note()
 	h.Busy = s.leases.CountOnHost(h.Name)
 	s.hosts[i] = h.Host
 	s.verdict[i] = tiering.Classify(&s.hosts[i], s.cfg.Tiering)
 	h.verdict = s.verdict[i]
+	f := 0
+	if s.verdict[i].Tier > 0 {
+		f = s.hosts[i].Free()
+	}
+	s.free += f - s.hostFree[i]
+	s.hostFree[i] = f
+}
+
+// note says why a host is blocked or draining, from whoever decided it
+// (an admin, its health record, the volunteer or an outside monitor), so
+// that one source's report does not erase another's reason.
+func (h *Host) note() string {
+	var why []string
+	switch h.State {
+	case tiering.Blocked:
+		if h.AdminBlock {
+			why = append(why, h.blockNote)
+		} else {
+			why = append(why, "blocked after repeated farm failures")
+		}
+	case tiering.Draining:
+		if h.AdminDrain {
+			why = append(why, h.drainNote)
+		}
+		if !h.Available {
+			why = append(why, h.availNote)
+		}
+	}
+	out := ""
+	for _, w := range why {
+		if w != "" && out != "" {
+			out += "; "
+		}
+		out += w
+	}
+	return out
 }
 
 // Verdict returns a host's tier and reason.
@@ -324,12 +389,23 @@ func (s *Scheduler) offers(i int, fp string) bool {
 
 // Compatible reports whether any usable host offers the compiler fp.
 func (s *Scheduler) Compatible(fp string) bool {
-	for i := range s.info {
-		if s.verdict[i].Tier > 0 && s.offers(i, fp) {
-			return true
+	_, usable := s.Offered(fp)
+	return usable > 0
+}
+
+// Offered counts the connected hosts that offer the compiler fp, and how
+// many of them are usable now (tier > 0), so a refusal can say which.
+func (s *Scheduler) Offered(fp string) (offered, usable int) {
+	for i, h := range s.info {
+		if !h.Connected || !h.InFarm || !s.offers(i, fp) {
+			continue
+		}
+		offered++
+		if s.verdict[i].Tier > 0 {
+			usable++
 		}
 	}
-	return false
+	return offered, usable
 }
 
 // Enqueue adds a request to the waiting queue. Call Dispatch to place it.
@@ -350,35 +426,42 @@ func (s *Scheduler) score(user string) float64 {
 
 func (s *Scheduler) prepareScores(now time.Time) {
 	s.scoreNow = now
-	users := s.queue.Users()
 	var sum float64
-	for _, u := range users {
+	n := 0
+	s.queue.EachUser(func(u string, _ int) {
 		sum += s.ledger.Usage(u, now)
-	}
+		n++
+	})
 	s.meanUsage = 0
-	if len(users) > 0 {
-		s.meanUsage = sum / float64(len(users))
+	if n > 0 {
+		s.meanUsage = sum / float64(n)
 	}
 }
 
+func (s *Scheduler) eligible(i int) bool { return s.offers(i, s.key) }
+
+func (s *Scheduler) placeable(r *fairshare.Request) bool {
+	s.key = r.Key
+	s.chosen = s.chooser.Choose(s.hosts, s.verdict, s.eligibleFn)
+	return s.chosen >= 0
+}
+
 // Dispatch places as many waiting requests as free slots allow, in fair
-// order, and returns the grants.
+// order, and returns the grants. The returned slice is reused by the next
+// call to Dispatch: use it before calling again.
 func (s *Scheduler) Dispatch(now time.Time) []Grant {
-	if s.queue.Len() == 0 {
-		return nil
+	s.grants = s.grants[:0]
+	if s.queue.Len() == 0 || s.free <= 0 {
+		return s.grants
 	}
 	s.prepareScores(now)
-	var out []Grant
-	chosen := -1
-	placeable := func(r *fairshare.Request) bool {
-		chosen = s.chooser.Choose(s.hosts, s.verdict, func(i int) bool { return s.offers(i, r.Key) })
-		return chosen >= 0
-	}
-	for {
-		fr, ok := s.queue.Next(s.score, placeable)
+	out := s.grants
+	for s.free > 0 {
+		fr, ok := s.queue.Next(s.scoreFn, s.placeableFn)
 		if !ok {
-			return out
+			break
 		}
+		chosen := s.chosen
 		r := s.reqs[fr.ID]
 		delete(s.reqs, fr.ID)
 		h := s.info[chosen]
@@ -391,6 +474,8 @@ func (s *Scheduler) Dispatch(now time.Time) []Grant {
 		s.refresh(chosen, now)
 		out = append(out, Grant{Request: r.ID, Lease: *l, Wait: now.Sub(fr.Arrived)})
 	}
+	s.grants = out
+	return out
 }
 
 // Adopt records a lease that a volunteer reports running after a broker
@@ -441,13 +526,14 @@ func (s *Scheduler) settle(l lease.Lease, now time.Time) {
 		delete(s.count, l.User)
 	}
 	if i, ok := s.byName[l.Host]; ok {
-		s.info[i].JobsDone++
 		s.refresh(i, now)
 	}
 }
 
-// ReportOutcome records how a job on host went, for host health. Farm
-// failures (not compile errors) move a host to probation and then block it.
+// ReportOutcome records how a job on host went, for host health and its
+// job count. Farm failures (not compile errors) move a host to probation
+// and then block it; a completed job (compiled, or the user's compile
+// error) counts as done and as a success.
 func (s *Scheduler) ReportOutcome(host string, farmFailure bool, now time.Time) {
 	i, ok := s.byName[host]
 	if !ok {
@@ -460,10 +546,10 @@ func (s *Scheduler) ReportOutcome(host string, farmFailure bool, now time.Time) 
 		h.okStreak = 0
 		if s.cfg.BlockAfter > 0 && h.failStreak >= s.cfg.BlockAfter {
 			h.blockedUntil = now.Add(s.cfg.BlockFor)
-			h.Note = "blocked after repeated farm failures"
 			h.failStreak = s.cfg.ProbationAfter // back on probation when the block ends
 		}
 	} else {
+		h.JobsDone++
 		h.okStreak++
 		if h.okStreak >= s.cfg.RecoverAfter {
 			h.failStreak = 0
@@ -514,16 +600,21 @@ func (s *Scheduler) Tick(now time.Time) (expired []lease.Lease, timedOut []Reque
 	return expired, timedOut
 }
 
-// EstimateWait estimates how long request id will wait: the requests
-// served before it, spread over the slots that could serve it, times the
-// mean lease duration.
+// EstimateWait estimates how long request id will wait. Two models, the
+// larger wins:
+//   - queue position: the requests served before it (Queue.Position),
+//     spread over the slots that could serve it, times the mean lease;
+//   - own turnover: a user already holding at least an equal share of
+//     those slots gets new slots about as fast as its own leases end
+//     (others' requests keep arriving ahead of it), so its request at
+//     per-user index i waits about (i+1) × mean lease / its leases.
 func (s *Scheduler) EstimateWait(id uint64, now time.Time) (position int, est time.Duration) {
 	r, ok := s.reqs[id]
 	if !ok {
 		return 0, 0
 	}
 	s.prepareScores(now)
-	position = s.queue.Position(id, s.score) + 1
+	position = s.queue.Position(id, s.scoreFn) + 1
 	slots := 0
 	for i := range s.info {
 		if s.verdict[i].Tier > 0 && s.offers(i, r.Fingerprint) {
@@ -533,7 +624,20 @@ func (s *Scheduler) EstimateWait(id uint64, now time.Time) (position int, est ti
 	if slots == 0 {
 		return position, time.Hour
 	}
-	return position, time.Duration(float64(position) / float64(slots) * float64(s.meanLease))
+	est = time.Duration(float64(position) / float64(slots) * float64(s.meanLease))
+	if n := s.count[r.User]; n > 0 {
+		active := len(s.count)
+		s.queue.EachUser(func(u string, _ int) {
+			if _, running := s.count[u]; !running {
+				active++
+			}
+		})
+		if n*active >= slots {
+			own := time.Duration(float64(s.queue.Index(id)+1) / float64(n) * float64(s.meanLease))
+			est = max(est, own)
+		}
+	}
+	return position, est
 }
 
 // UserRunning returns the number of leases and the power a user holds.

@@ -1,7 +1,6 @@
 package fairshare
 
 import (
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -146,6 +145,29 @@ func (q *Queue) Position(id uint64, score func(user string) float64) int {
 	return pos
 }
 
+// Index is how many requests of the same user wait before request id
+// (-1 if id is not waiting).
+func (q *Queue) Index(id uint64) int {
+	r, ok := q.byID[id]
+	if !ok {
+		return -1
+	}
+	for i, x := range q.users[r.User] {
+		if x == r {
+			return i
+		}
+	}
+	return -1
+}
+
+// EachUser calls f for every user with waiting requests, in no
+// particular order, without allocating.
+func (q *Queue) EachUser(f func(user string, waiting int)) {
+	for u, rs := range q.users {
+		f(u, len(rs))
+	}
+}
+
 // Next chooses the request to serve when a slot frees: among users in
 // ascending score order (ties: whose oldest request came first), the first
 // request of theirs for which placeable returns true. It removes and
@@ -155,9 +177,18 @@ func (q *Queue) Next(score func(user string) float64, placeable func(r *Request)
 	for u, rs := range q.users {
 		q.order = append(q.order, scored{u, score(u), rs[0].Arrived})
 	}
-	slices.SortFunc(q.order, compareScored)
 	q.bad = q.bad[:0]
-	for _, s := range q.order {
+	// Selection instead of a full sort: the first user tried almost always
+	// has a placeable request, so finding the minimum is all it takes.
+	for n := len(q.order); n > 0; n-- {
+		m := 0
+		for i := 1; i < n; i++ {
+			if compareScored(q.order[i], q.order[m]) < 0 {
+				m = i
+			}
+		}
+		s := q.order[m]
+		q.order[m] = q.order[n-1]
 	requests:
 		for _, r := range q.users[s.user] {
 			for _, k := range q.bad {

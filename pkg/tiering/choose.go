@@ -4,7 +4,37 @@ package tiering
 // tie-breaking, so the simulator reproduces a run from its seed.
 type Chooser struct {
 	Config Config
-	rng    uint64
+	// Rank orders the hosts within the best tier (default RankFill).
+	Rank Rank
+	rng  uint64
+}
+
+// Rank is how Choose orders the hosts of the best tier.
+type Rank int
+
+const (
+	// RankFill takes the host with the lowest share of its slots in use.
+	RankFill Rank = iota
+	// RankSpeed takes the host where the next job would run fastest:
+	// power × min(1, cpus / (foreign load + busy + 1)); ties go to the
+	// lowest fill, then at random. It differs from RankFill when hosts
+	// of one tier differ in power, or carry foreign load, or have more
+	// slots than CPUs.
+	RankSpeed
+)
+
+// Speed is the expected speed of one more job on h under processor
+// sharing: power × min(1, cpus / (foreign load + busy + 1)).
+func Speed(h *Host) float64 {
+	cpus := float64(h.CPUs)
+	if cpus < 1 {
+		cpus = 1
+	}
+	l := h.ForeignLoad()*cpus + float64(h.Busy) + 1
+	if l <= cpus {
+		return h.Power
+	}
+	return h.Power * cpus / l
 }
 
 // NewChooser returns a Chooser seeded with seed.
@@ -29,6 +59,9 @@ func (c *Chooser) next() uint64 {
 // lowest share of its slots in use, so work spreads; ties are broken at
 // random. verdicts[i] must be Classify(&hosts[i]).
 func (c *Chooser) Choose(hosts []Host, verdicts []Verdict, eligible func(i int) bool) int {
+	if c.Rank == RankSpeed {
+		return c.chooseSpeed(hosts, verdicts, eligible)
+	}
 	best, bestTier := -1, 0
 	var bestFill float64
 	var ties uint64
@@ -46,6 +79,34 @@ func (c *Chooser) Choose(hosts []Host, verdicts []Verdict, eligible func(i int) 
 		case v.Tier > bestTier || fill < bestFill:
 			best, bestTier, bestFill, ties = i, v.Tier, fill, 1
 		case fill == bestFill:
+			ties++
+			if c.next()%ties == 0 {
+				best = i
+			}
+		}
+	}
+	return best
+}
+
+func (c *Chooser) chooseSpeed(hosts []Host, verdicts []Verdict, eligible func(i int) bool) int {
+	best, bestTier := -1, 0
+	var bestSpeed, bestFill float64
+	var ties uint64
+	for i := range hosts {
+		h := &hosts[i]
+		v := verdicts[i]
+		if v.Tier <= 0 || h.Free() == 0 || v.Tier < bestTier {
+			continue
+		}
+		if eligible != nil && !eligible(i) {
+			continue
+		}
+		sp := Speed(h)
+		fill := float64(h.Busy) / float64(h.Slots)
+		switch {
+		case v.Tier > bestTier || sp > bestSpeed || (sp == bestSpeed && fill < bestFill):
+			best, bestTier, bestSpeed, bestFill, ties = i, v.Tier, sp, fill, 1
+		case sp == bestSpeed && fill == bestFill:
 			ties++
 			if c.next()%ties == 0 {
 				best = i

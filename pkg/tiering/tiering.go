@@ -38,6 +38,13 @@ type Host struct {
 	Load5  float64
 	Load15 float64
 	State  State
+	// OwnLoad is the part of Load1 caused by our jobs, averaged the same
+	// way (a 1-minute load average of the host's dcc jobs), when the
+	// volunteer reports it (OwnLoadKnown). Load1 lags behind the job
+	// count, so Load1 − Busy misreads foreign load for about a minute
+	// after our jobs start or end; Load1 − OwnLoad does not.
+	OwnLoad      float64
+	OwnLoadKnown bool
 }
 
 // Free is the number of slots not leased.
@@ -48,13 +55,18 @@ func (h *Host) Free() int {
 	return h.Slots - h.Busy
 }
 
-// ForeignLoad is the load per CPU that is not caused by our jobs.
+// ForeignLoad is the load per CPU that is not caused by our jobs:
+// (Load1 − OwnLoad)/CPUs when OwnLoad is known, else (Load1 − Busy)/CPUs.
 func (h *Host) ForeignLoad() float64 {
 	cpus := h.CPUs
 	if cpus < 1 {
 		cpus = 1
 	}
-	f := h.Load1 - float64(h.Busy)
+	own := float64(h.Busy)
+	if h.OwnLoadKnown {
+		own = h.OwnLoad
+	}
+	f := h.Load1 - own
 	if f < 0 {
 		f = 0
 	}
