@@ -93,6 +93,12 @@ func (c *capped) Write(p []byte) (int, error) {
 	return c.Buffer.Write(p)
 }
 
+// ReadFrom sends io.Copy (which exec uses for the compiler's stdout and
+// stderr) through Write: the embedded Buffer's ReadFrom would bypass the cap.
+func (c *capped) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{c}, r)
+}
+
 // safeName reduces a client-supplied name to a plain file name.
 func safeName(n string) string {
 	n = filepath.Base(n)

@@ -1,0 +1,146 @@
+package volunteer_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/dcc-farm/dcc/internal/broker"
+	"github.com/dcc-farm/dcc/internal/logging"
+	"github.com/dcc-farm/dcc/internal/transport"
+	"github.com/dcc-farm/dcc/internal/volunteer"
+	"github.com/dcc-farm/dcc/pkg/wire"
+)
+
+// TestNoGoroutineLeak runs a broker and a volunteer in-process, leases a
+// slot and compiles a job on the volunteer through the real protocol,
+// sends a second job whose client vanishes mid-compile, and closes
+// everything: no goroutine may outlive the volunteer.
+func TestNoGoroutineLeak(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
+	farmFile := filepath.Join(dir, "farm")
+	os.WriteFile(farmFile, []byte("v1 16 2 slots=2\n"), 0o644)
+	bc := broker.DefaultConfig()
+	bc.Listen, bc.HTTP, bc.FarmFile, bc.StateDir, bc.KeyFile = "127.0.0.1:0", "", farmFile, filepath.Join(dir, "state"), keyFile
+	bc.Overload, bc.Saturated = 1e6, 1e6 // the test machine's own load must not take the host out
+	b, err := broker.New(bc, logging.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	vc := volunteer.DefaultConfig()
+	vc.Broker, vc.Listen, vc.Name, vc.Slots, vc.KeyFile, vc.TempDir, vc.Compilers = b.Addr(), "127.0.0.1:0", "v1", 2, keyFile, dir, []string{"gcc"}
+	vc.HTTP = "127.0.0.1:0"
+	v, err := volunteer.New(vc, logging.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !v.WaitRegistered(5 * time.Second) {
+		t.Fatal("volunteer did not register")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Status("").Slots == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fp := v.Compilers()[0].Fingerprint
+	key, _ := wire.LoadKey(keyFile)
+	ctx := context.Background()
+
+	run := func(src []byte, vanish bool) {
+		t.Helper()
+		sum := sha256.Sum256(src)
+		cs, _, err := transport.Dial(ctx, b.Addr(), key, wire.Hello{Role: wire.RoleClient, Name: "c", User: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		st, _ := cs.OpenStream()
+		lc := wire.NewConn(st, wire.MaxControlFrame, 10*time.Second)
+		lc.Send(&wire.LeaseRequest{Fingerprint: fp, Lang: "c", SourceBytes: int64(len(src)), Digest: sum[:], MaxWaitMs: 5000})
+		var g *wire.LeaseGrant
+		for g == nil {
+			m, err := lc.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gg, ok := m.(*wire.LeaseGrant); ok {
+				g = gg
+			} else if _, ok := m.(*wire.LeaseQueued); !ok {
+				t.Fatalf("got %T %+v", m, m)
+			}
+		}
+		vs, _, err := transport.Dial(ctx, v.Addr(), key, wire.Hello{Role: wire.RoleClient, Name: "c", User: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer vs.Close()
+		js, _ := vs.OpenStream()
+		jc := wire.NewConn(js, wire.MaxJobFrame, 30*time.Second)
+		jc.Send(&wire.JobRequest{Token: g.Token, Compiler: "gcc", Fingerprint: fp, Ext: ".i", Kind: ".o", Args: []string{"-O2"},
+			SourceName: "x.i", Source: src, Digest: sum[:]})
+		if vanish {
+			time.Sleep(100 * time.Millisecond) // the compiler starts; then the client is gone
+			return
+		}
+		r, err := wire.Expect[*wire.JobResult](jc)
+		if err != nil || r.Rejected != "" || r.ExitCode != 0 || len(r.Output) == 0 {
+			t.Fatalf("job: %v %+v", err, r)
+		}
+		lc.Send(&wire.LeaseRelease{LeaseID: g.LeaseID, Outcome: wire.OutcomeOK})
+	}
+	run(preprocess(t, "int f(int x) { return x * 3; }\n"), false)
+	var slow bytes.Buffer
+	for i := 0; i < 200; i++ {
+		slow.WriteString("int g" + string(rune('a'+i%26)) + itoa(i) + "(int *a,int n){int s=0;for(int i=0;i<n;i++)for(int j=0;j<n;j++)s+=a[i]^a[j]*j;return s;}\n")
+	}
+	run(preprocess(t, slow.String()), true)
+	deadline = time.Now().Add(5 * time.Second)
+	for b.Status("").Leases != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := b.Status("").Leases; n != 0 {
+		t.Fatalf("%d leases left", n)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
+
+func preprocess(t *testing.T, src string) []byte {
+	t.Helper()
+	cmd := exec.Command("gcc", "-E", "-x", "c", "-")
+	cmd.Stdin = bytes.NewReader([]byte(src))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
