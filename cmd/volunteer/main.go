@@ -48,7 +48,10 @@ func main() {
 	fs.Uint64Var(&cfg.MaxMemory, "max-memory", cfg.MaxMemory, "address-space limit per job in bytes")
 	fs.IntVar(&cfg.Nice, "nice", cfg.Nice, "niceness added to jobs")
 	fs.DurationVar(&cfg.Report, "report", cfg.Report, "interval of load reports to the broker")
-	fs.StringVar(&cfg.Control, "control", volunteer.DefaultControl(), "unix socket for volunteer pause/resume (empty: none)")
+	if cfg.Control == "" { // keep a socket set in the config file
+		cfg.Control = volunteer.DefaultControl()
+	}
+	fs.StringVar(&cfg.Control, "control", cfg.Control, "unix socket for volunteer pause/resume (empty: none)")
 	fs.StringVar(&cfg.LoadSource, "load-source", cfg.LoadSource, "proc (report /proc/loadavg) or external (a monitor reports through the broker's API)")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
