@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,6 +39,9 @@ type Agent struct {
 
 	volMu sync.Mutex
 	vols  map[string]*yamux.Session
+
+	poolMu sync.Mutex
+	pool   []pooledStream // idle lease streams, most recent last
 
 	local localSlots
 
@@ -241,14 +245,22 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 	if err != nil {
 		return fallback(jl, "no_broker", "broker unreachable: %v", err), false
 	}
-	st, err := bs.OpenStream()
+	st, reused, err := a.leaseStream(bs)
 	if err != nil {
 		a.dropBroker(bs)
 		return fallback(jl, "no_broker", "broker stream: %v", err), false
 	}
-	defer st.Close()
+	// A lease stream whose exchange ended cleanly carries the next lease;
+	// any other ending closes it, which releases whatever it held.
+	clean := false
 	stop := context.AfterFunc(ctx, func() { st.Close() })
-	defer stop()
+	defer func() {
+		if stop() && clean {
+			a.putLeaseStream(bs, st)
+		} else {
+			st.Close()
+		}
+	}()
 	lc := wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
 	maxWait := time.Duration(req.MaxWaitMs) * time.Millisecond
 	// Offer the broker the choice to send this job home: if a local slot
@@ -265,14 +277,30 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 		}
 	}
 	defer unreserve()
-	if err := lc.Send(&wire.LeaseRequest{Fingerprint: fp, Lang: req.Lang, SourceBytes: int64(len(req.Source)),
-		Digest: digest, MaxWaitMs: req.MaxWaitMs, File: req.File, LocalSlotFree: reserved, LocalEstimateMs: localEst.Milliseconds()}); err != nil {
-		return fallback(jl, "transport", "lease request: %v", err), false
-	}
+	leaseReq := &wire.LeaseRequest{Fingerprint: fp, Lang: req.Lang, SourceBytes: int64(len(req.Source)),
+		Digest: digest, MaxWaitMs: req.MaxWaitMs, File: req.File, LocalSlotFree: reserved, LocalEstimateMs: localEst.Milliseconds()}
+	err = lc.Send(leaseReq)
 	jl.add("lease requested for %s (%s, %d bytes)", req.File, fp, len(req.Source))
 	var grant *wire.LeaseGrant
-	for grant == nil {
-		m, err := lc.RecvTimeout(maxWait + 10*time.Second)
+	for answered := false; grant == nil; answered = true {
+		var m wire.Message
+		if err == nil {
+			m, err = lc.RecvTimeout(maxWait + 10*time.Second)
+		}
+		if err != nil && reused && !answered && ctx.Err() == nil {
+			// The pooled stream had gone stale (the broker closes idle
+			// ones): ask again on a fresh stream, once.
+			st.Close()
+			if st, err = bs.OpenStream(); err == nil {
+				reused = false
+				lc = wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
+				stop()
+				stop = context.AfterFunc(ctx, func() { st.Close() })
+				if err = lc.Send(leaseReq); err == nil {
+					m, err = lc.RecvTimeout(maxWait + 10*time.Second)
+				}
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return fallback(jl, "cancelled", "dcc went away"), false
@@ -286,6 +314,7 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 		case *wire.LeaseQueued:
 			jl.add("queued at position %d, estimated wait %dms", m.Position, m.EstWaitMs)
 		case *wire.LeaseDenied:
+			clean = true
 			if reserved && m.Code == wire.DenyLocalFaster {
 				reserved = false // handed to the dcc process; freed when its socket closes
 				r := fallback(jl, "local_faster", "%s", m.Reason)
@@ -308,13 +337,16 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 		defer sendMu.Unlock()
 		return lc.Send(m)
 	}
+	// Renew the lease while the job runs; stop renewing before releasing.
+	renewDone, renewStopped := make(chan struct{}), make(chan struct{})
+	stopRenew := sync.OnceFunc(func() { close(renewDone); <-renewStopped })
+	defer stopRenew()
 	release := func(outcome, reason string) {
-		send(&wire.LeaseRelease{LeaseID: grant.LeaseID, Outcome: outcome, Reason: reason})
+		stopRenew()
+		clean = send(&wire.LeaseRelease{LeaseID: grant.LeaseID, Outcome: outcome, Reason: reason}) == nil
 	}
-	// Renew the lease while the job runs.
-	renewDone := make(chan struct{})
-	defer close(renewDone)
 	go func() {
+		defer close(renewStopped)
 		every := time.Duration(grant.TTLMs) * time.Millisecond / 3
 		if every < 100*time.Millisecond {
 			every = 100 * time.Millisecond
@@ -342,7 +374,13 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 		return fallback(jl, "host_failed", "%s: %v", grant.Host, err), true
 	}
 	if res.Rejected != "" {
-		release(wire.OutcomeRejected, res.Rejected)
+		outcome := wire.OutcomeRejected
+		if res.Rejected == "job cancelled" || strings.HasPrefix(res.Rejected, "host unavailable") {
+			// The host drains (its owner is back, a schedule, a pause) or the
+			// broker took the lease back: not a sign of a broken host.
+			outcome = wire.OutcomeCancelled
+		}
+		release(outcome, res.Rejected)
 		return fallback(jl, "rejected", "%s refused the job: %s", grant.Host, res.Rejected), true
 	}
 	outcome := wire.OutcomeOK
@@ -415,6 +453,44 @@ func (a *Agent) brokerSession(ctx context.Context) (*yamux.Session, error) {
 	a.broker = s
 	a.log.Info("connected to broker", zap.String("broker", a.opt.Broker))
 	return s, nil
+}
+
+// leaseStreamIdle is how long the agent keeps an idle lease stream; the
+// broker closes them after two minutes.
+const leaseStreamIdle = 60 * time.Second
+
+type pooledStream struct {
+	sess *yamux.Session
+	st   *yamux.Stream
+	at   time.Time
+}
+
+// leaseStream returns an idle lease stream of session s, or a new one.
+func (a *Agent) leaseStream(s *yamux.Session) (st *yamux.Stream, reused bool, err error) {
+	a.poolMu.Lock()
+	for len(a.pool) > 0 {
+		p := a.pool[len(a.pool)-1]
+		a.pool = a.pool[:len(a.pool)-1]
+		if p.sess == s && !s.IsClosed() && time.Since(p.at) < leaseStreamIdle {
+			a.poolMu.Unlock()
+			return p.st, true, nil
+		}
+		p.st.Close()
+	}
+	a.poolMu.Unlock()
+	st, err = s.OpenStream()
+	return st, false, err
+}
+
+// putLeaseStream keeps a lease stream whose exchange ended cleanly.
+func (a *Agent) putLeaseStream(s *yamux.Session, st *yamux.Stream) {
+	a.poolMu.Lock()
+	defer a.poolMu.Unlock()
+	if len(a.pool) >= 256 {
+		st.Close()
+		return
+	}
+	a.pool = append(a.pool, pooledStream{s, st, time.Now()})
 }
 
 func (a *Agent) dropBroker(s *yamux.Session) {

@@ -18,10 +18,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
 // Options say which agent to reach: one agent serves one user, broker,
@@ -55,10 +59,16 @@ func Connect(o Options) (net.Conn, error) {
 	if o.NoStart {
 		return nil, ErrNoAgent
 	}
+	// An agent without a usable key would exit at once: say why now
+	// instead of waiting for a socket that never appears.
+	if _, err := wire.LoadKey(o.KeyFile); err != nil {
+		return nil, err
+	}
 	if err := ensureDir(o.RuntimeDir); err != nil {
 		return nil, err
 	}
-	if err := spawn(o, path); err != nil {
+	exited, err := spawn(o, path)
+	if err != nil {
 		return nil, fmt.Errorf("start agent: %w", err)
 	}
 	deadline := time.Now().Add(3 * time.Second)
@@ -66,6 +76,15 @@ func Connect(o Options) (net.Conn, error) {
 		c, err := net.Dial("unix", path)
 		if err == nil {
 			return c, nil
+		}
+		select {
+		case code := <-exited:
+			// Exit 0 means another agent holds the lock: keep dialling it.
+			if code != 0 {
+				return nil, fmt.Errorf("%w: agent exited with status %d (see %s)", ErrNoAgent, code, filepath.Join(o.RuntimeDir, "agent.log"))
+			}
+			exited = nil
+		default:
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%w: agent did not come up: %v", ErrNoAgent, err)
@@ -90,15 +109,16 @@ func ensureDir(dir string) error {
 }
 
 // spawn starts `dcc agent` detached from the build: its own session, no
-// inherited pipes (so `make | tee` ends), output to a log file.
-func spawn(o Options, sock string) error {
+// inherited pipes (so `make | tee` ends), output to a log file. The
+// returned channel yields the agent's exit status if it exits.
+func spawn(o Options, sock string) (<-chan int, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	logf, err := os.OpenFile(filepath.Join(o.RuntimeDir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer logf.Close()
 	cmd := exec.Command(self, "agent", "--socket", sock, "--broker", o.Broker, "--key", o.KeyFile,
@@ -108,8 +128,50 @@ func spawn(o Options, sock string) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
+	// dcc inherits descriptors from make, ccache or a shell pipeline (the
+	// jobserver pipe, the pipe `| tee` reads). The long-lived agent must
+	// not hold them, or the build's pipeline never sees end-of-file.
+	restore := closeInheritedOnExec()
+	err = cmd.Start()
+	restore()
+	if err != nil {
+		return nil, err
 	}
-	return cmd.Process.Release()
+	exited := make(chan int, 1)
+	go func() {
+		cmd.Wait()
+		exited <- cmd.ProcessState.ExitCode()
+	}()
+	return exited, nil
+}
+
+// closeInheritedOnExec marks every descriptor above stderr close-on-exec
+// and returns a function that restores the ones it changed, so that a
+// later local compile still inherits make's jobserver.
+func closeInheritedOnExec() (restore func()) {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return func() {}
+	}
+	var changed []int
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC); err == nil {
+			changed = append(changed, fd)
+		}
+	}
+	return func() {
+		for _, fd := range changed {
+			if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+				unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags&^unix.FD_CLOEXEC)
+			}
+		}
+	}
 }

@@ -38,7 +38,7 @@ func (l *localSlots) tryReserve(size int64) (bool, time.Duration) {
 	l.busy++
 	spb := l.secPerByte
 	if spb == 0 {
-		spb = 1.0 / (2 << 20) // until we learn: 0.5 s per MiB at power 1
+		spb = 2.0 / (1 << 20) // until we learn: 2 s per MiB of preprocessed source at power 1
 	}
 	return true, time.Duration(spb * float64(size) / l.power * float64(time.Second))
 }

@@ -123,6 +123,7 @@ func (b *Broker) applyFarm(f *farm.Farm, now time.Time) {
 			if _, ok := f.Hosts[name]; !ok {
 				for _, l := range b.sched.RemoveFarmHost(name, now) {
 					b.reclaimed(l, "revoked", "host removed from farm file", now)
+					b.cancelOnHost(l, "host removed from farm file")
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -46,6 +47,10 @@ func (b *Broker) serveStream(st *yamux.Stream, hello *wire.Hello, sessID uint64)
 	c := wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
 	m, err := c.Recv()
 	if err != nil {
+		// A hostile or broken first frame gets an error before the close.
+		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrUnknownType) {
+			c.Send(&wire.Error{Code: wire.CodeBadRequest, Message: err.Error()})
+		}
 		return
 	}
 	switch m := m.(type) {
@@ -54,7 +59,7 @@ func (b *Broker) serveStream(st *yamux.Stream, hello *wire.Hello, sessID uint64)
 			c.Send(&wire.Error{Code: wire.CodeDenied, Message: "only clients lease"})
 			return
 		}
-		b.handleLease(c, hello, sessID, m)
+		b.serveLeases(c, hello, sessID, m)
 	case *wire.StatusQuery:
 		doc := b.Status(m.Explain)
 		js, _ := json.Marshal(doc)
@@ -78,7 +83,73 @@ func (b *Broker) serveStream(st *yamux.Stream, hello *wire.Hello, sessID uint64)
 	}
 }
 
-func (b *Broker) handleLease(c *wire.Conn, hello *wire.Hello, sessID uint64, req *wire.LeaseRequest) {
+// leaseStreamIdle is how long a lease stream may sit between leases
+// before the broker closes it (agents keep idle streams for less).
+const leaseStreamIdle = 2 * time.Minute
+
+// streamReader reads every message of a lease stream in one goroutine, so
+// that the stream can carry one lease after another and a closed stream
+// is noticed while a request waits or a lease is held.
+type streamReader struct {
+	in   chan wire.Message
+	gone chan error
+	stop chan struct{}
+}
+
+func readStream(c *wire.Conn) *streamReader {
+	r := &streamReader{in: make(chan wire.Message, 4), gone: make(chan error, 1), stop: make(chan struct{})}
+	go func() {
+		for {
+			m, err := c.RecvTimeout(0)
+			if err != nil {
+				r.gone <- err
+				return
+			}
+			select {
+			case r.in <- m:
+			case <-r.stop:
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// serveLeases serves lease after lease on one stream, starting with req.
+func (b *Broker) serveLeases(c *wire.Conn, hello *wire.Hello, sessID uint64, req *wire.LeaseRequest) {
+	r := readStream(c)
+	defer close(r.stop)
+	idle := time.NewTimer(leaseStreamIdle)
+	defer idle.Stop()
+	for {
+		if !b.handleLease(c, r, hello, sessID, req) {
+			return
+		}
+		idle.Reset(leaseStreamIdle)
+	wait:
+		select {
+		case m := <-r.in:
+			switch m := m.(type) {
+			case *wire.LeaseRequest:
+				req = m
+			case *wire.LeaseRenew:
+				goto wait // a renewal that crossed the release
+			default:
+				c.Send(&wire.Error{Code: wire.CodeBadRequest, Message: "expected a lease request, got " + typeName(m)})
+				return
+			}
+		case <-r.gone:
+			return
+		case <-idle.C:
+			return
+		}
+	}
+}
+
+// handleLease serves one lease request: queue, grant, hold, release. It
+// reports whether the exchange ended cleanly, so the stream may carry the
+// next request.
+func (b *Broker) handleLease(c *wire.Conn, r *streamReader, hello *wire.Hello, sessID uint64, req *wire.LeaseRequest) bool {
 	now := time.Now()
 	user := hello.User
 	id := b.nextReq.Add(1)
@@ -89,11 +160,14 @@ func (b *Broker) handleLease(c *wire.Conn, hello *wire.Hello, sessID uint64, req
 	w := waiter{ch: make(chan waitResult, 1), req: req}
 
 	b.mu.Lock()
-	if !b.sched.Compatible(req.Fingerprint) {
+	if offered, usable := b.sched.Offered(req.Fingerprint); usable == 0 {
 		b.mu.Unlock()
 		b.m.denied.WithLabelValues("no_compiler").Inc()
-		c.Send(&wire.LeaseDenied{Code: wire.DenyNoCompiler, Reason: fmt.Sprintf("no usable host offers %q", req.Fingerprint)})
-		return
+		reason := fmt.Sprintf("no usable host offers %q", req.Fingerprint)
+		if offered > 0 {
+			reason = fmt.Sprintf("no usable host offers %q: the %d that do are overloaded, draining or blocked now", req.Fingerprint, offered)
+		}
+		return c.Send(&wire.LeaseDenied{Code: wire.DenyNoCompiler, Reason: reason}) == nil
 	}
 	b.waiters[id] = w
 	b.sched.Enqueue(scheduler.Request{ID: id, User: user, Fingerprint: req.Fingerprint, Holder: sessID, File: req.File, Deadline: now.Add(maxWait)}, now)
@@ -113,48 +187,28 @@ func (b *Broker) handleLease(c *wire.Conn, hello *wire.Hello, sessID uint64, req
 			delete(b.waiters, id)
 			b.mu.Unlock()
 			b.m.denied.WithLabelValues("local_faster").Inc()
-			c.Send(&wire.LeaseDenied{Code: wire.DenyLocalFaster, Reason: fmt.Sprintf("farm busy: estimated wait %s is longer than a local compile (%s)",
-				est.Round(time.Millisecond), (time.Duration(req.LocalEstimateMs) * time.Millisecond).Round(time.Millisecond))})
-			return
+			return c.Send(&wire.LeaseDenied{Code: wire.DenyLocalFaster, Reason: fmt.Sprintf("farm busy: estimated wait %s is longer than a local compile (%s)",
+				est.Round(time.Millisecond), (time.Duration(req.LocalEstimateMs) * time.Millisecond).Round(time.Millisecond))}) == nil
 		}
 		queued = &wire.LeaseQueued{Position: pos, EstWaitMs: est.Milliseconds()}
 	}
 	b.mu.Unlock()
 
-	// From here the client holds the stream open; its closing means it left.
-	msgs := make(chan wire.Message, 4)
-	gone := make(chan error, 1)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			m, err := c.RecvTimeout(0)
-			if err != nil {
-				gone <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-stop:
-				return
-			}
-		}
-	}()
+	// From here the stream's closing means the client left.
 	if queued != nil {
 		if err := c.Send(queued); err != nil {
 			b.abandon(id, w)
-			return
+			return false
 		}
 		select {
 		case first = <-w.ch:
-		case <-gone:
+		case <-r.gone:
 			b.abandon(id, w)
-			return
+			return false
 		}
 	}
 	if first.denied != "" {
-		c.Send(&wire.LeaseDenied{Code: wire.DenyTimeout, Reason: first.denied})
-		return
+		return c.Send(&wire.LeaseDenied{Code: wire.DenyTimeout, Reason: first.denied}) == nil
 	}
 	g := first.grant
 	lid := g.Lease.ID
@@ -164,11 +218,11 @@ func (b *Broker) handleLease(c *wire.Conn, hello *wire.Hello, sessID uint64, req
 	})
 	if err != nil {
 		b.releaseLease(lid, "client_gone", "send grant: "+err.Error())
-		return
+		return false
 	}
 	for {
 		select {
-		case m := <-msgs:
+		case m := <-r.in:
 			switch m := m.(type) {
 			case *wire.LeaseRenew:
 				if lease.ID(m.LeaseID) == lid {
@@ -177,20 +231,35 @@ func (b *Broker) handleLease(c *wire.Conn, hello *wire.Hello, sessID uint64, req
 					b.mu.Unlock()
 				}
 			case *wire.LeaseRelease:
-				farmFailure := m.Outcome == wire.OutcomeFailed || m.Outcome == wire.OutcomeRejected
-				b.mu.Lock()
-				b.sched.ReportOutcome(g.Lease.Host, farmFailure, time.Now())
-				b.mu.Unlock()
+				b.reportOutcome(g.Lease.Host, m.Outcome)
 				b.releaseLease(lid, m.Outcome, m.Reason)
-				return
+				return true
 			default:
 				b.releaseLease(lid, "client_gone", "unexpected "+typeName(m))
-				return
+				return false
 			}
-		case <-gone:
+		case <-r.gone:
 			b.releaseLease(lid, "client_gone", "lease stream closed")
-			return
+			return false
 		}
+	}
+}
+
+// reportOutcome feeds a finished lease's outcome to host health.
+func (b *Broker) reportOutcome(host, outcome string) {
+	b.mu.Lock()
+	b.reportOutcomeLocked(host, outcome, time.Now())
+	b.mu.Unlock()
+}
+
+// reportOutcomeLocked is reportOutcome with mu held. A cancelled job (its
+// client left) says nothing about the host.
+func (b *Broker) reportOutcomeLocked(host, outcome string, now time.Time) {
+	switch outcome {
+	case wire.OutcomeOK, wire.OutcomeCompileError:
+		b.sched.ReportOutcome(host, false, now)
+	case wire.OutcomeFailed, wire.OutcomeRejected:
+		b.sched.ReportOutcome(host, true, now)
 	}
 }
 

@@ -114,6 +114,9 @@ func (b *Broker) serveVolunteer(sess *yamux.Session, hello *wire.Hello) {
 		case *wire.JobDone:
 			b.mu.Lock()
 			if l, ok := b.sched.Release(lease.ID(m.LeaseID), now); ok {
+				if l.Holder == 0 { // adopted after a restart: no client will report it
+					b.reportOutcomeLocked(l.Host, m.Outcome, now)
+				}
 				b.lease.Info("release", zap.Uint64("lease", uint64(l.ID)), zap.String("user", l.User), zap.String("host", l.Host),
 					zap.String("by", "volunteer"), zap.String("outcome", m.Outcome))
 				b.m.released.WithLabelValues(m.Outcome).Inc()

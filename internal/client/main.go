@@ -153,7 +153,11 @@ func PrintTable(out io.Writer, doc *status.Doc) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "HOST\tSTATE\tTIER\tBUSY/SLOTS\tLOAD1\tCPUS\tPOWER\tJOBS\tWHY\n")
 	for _, h := range doc.Hosts {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%.2f\t%d\t%g\t%d\t%s\n", h.Name, h.State, h.Tier, h.Busy, h.Slots, h.Load1, h.CPUs, h.Power, h.JobsDone, h.Reason)
+		why := h.Reason
+		if h.Note != "" { // why it is unavailable or blocked
+			why += ": " + h.Note
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%.2f\t%d\t%g\t%d\t%s\n", h.Name, h.State, h.Tier, h.Busy, h.Slots, h.Load1, h.CPUs, h.Power, h.JobsDone, why)
 	}
 	tw.Flush()
 	if len(doc.Users) > 0 {

@@ -208,13 +208,27 @@ func (f *Farm) waitHTTP() {
 // StartVolunteer starts a volunteer named name with slots job slots.
 func (f *Farm) StartVolunteer(name string, slots int, extra ...string) *Proc {
 	addr := FreeAddr(f.T)
-	args := append([]string{"--broker", f.Broker, "--listen", addr, "--name", name, "--slots", fmt.Sprint(slots),
-		"--key", f.KeyFile, "--log-format", "console", "--log-level", "debug", "--temp-dir", f.Dir}, extra...)
+	args := []string{"--broker", f.Broker, "--listen", addr, "--name", name, "--slots", fmt.Sprint(slots),
+		"--key", f.KeyFile, "--log-format", "console", "--log-level", "debug", "--temp-dir", f.Dir}
+	if !hasFlag(extra, "--control") && !hasFlag(extra, "--config") {
+		// each volunteer its own control socket: the default is shared by the machine
+		args = append(args, "--control", filepath.Join(f.RuntimeDir, "ctl-"+name+".sock"))
+	}
+	args = append(args, extra...)
 	p := f.Start("volunteer", "volunteer-"+name, nil, args...)
 	f.mu.Lock()
 	f.volunteers[name] = p
 	f.mu.Unlock()
 	return p
+}
+
+func hasFlag(args []string, flag string) bool {
+	for _, a := range args {
+		if a == flag || strings.HasPrefix(a, flag+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // Volunteer returns a started volunteer's process.

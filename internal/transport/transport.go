@@ -53,7 +53,7 @@ func Dial(ctx context.Context, addr string, key []byte, hello wire.Hello) (*yamu
 		conn.Close()
 		return nil, nil, err
 	}
-	s, err := yamux.Client(conn, YamuxConfig())
+	s, err := yamux.Client(newCoalescingConn(conn), YamuxConfig())
 	if err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("yamux: %w", err)
@@ -72,7 +72,7 @@ func Accept(conn net.Conn, key []byte, admit func(*wire.Hello) (*wire.Welcome, *
 		conn.Close()
 		return nil, nil, err
 	}
-	s, err := yamux.Server(conn, YamuxConfig())
+	s, err := yamux.Server(newCoalescingConn(conn), YamuxConfig())
 	if err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("yamux: %w", err)

@@ -20,7 +20,11 @@ const (
 // serveControl answers `volunteer pause` and `volunteer resume` on a unix
 // socket only this user (or root) can open.
 func (v *Volunteer) serveControl(path string) error {
-	os.Remove(path)
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("control socket %s: another volunteer answers on it (set --control)", path)
+	}
+	os.Remove(path) // a stale socket of a volunteer that is gone
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
