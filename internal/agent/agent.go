@@ -183,12 +183,13 @@ func (a *Agent) serve(conn net.Conn) {
 			a.countFallback(res.Fallback)
 		}
 		c.WriteTimeout = 30 * time.Second
-		if c.Send(res) == nil && res.LocalSlot {
-			start := time.Now()
-			<-gone
-			a.local.done(time.Since(start))
-		} else if res.LocalSlot {
-			a.local.done(0)
+		if res.LocalSlot {
+			if c.Send(res) == nil {
+				<-gone // the dcc process compiles locally, then closes
+			}
+			a.local.done()
+		} else {
+			c.Send(res)
 		}
 	}
 }
@@ -281,6 +282,17 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 		Digest: digest, MaxWaitMs: req.MaxWaitMs, File: req.File, LocalSlotFree: reserved, LocalEstimateMs: localEst.Milliseconds()}
 	err = lc.Send(leaseReq)
 	jl.add("lease requested for %s (%s, %d bytes)", req.File, fp, len(req.Source))
+	// While queued, a local slot that frees may take this job home.
+	qj := &queuedJob{size: int64(len(req.Source)), withdraw: func() { st.Close() }}
+	defer a.local.leave(qj)
+	stolen := func() *wire.AgentResult {
+		if !a.local.leave(qj) {
+			return nil
+		}
+		r := fallback(jl, "local_faster", "a local slot freed while queued (estimated wait %s)", qj.estWait.Round(time.Millisecond))
+		r.LocalSlot = true
+		return r
+	}
 	var grant *wire.LeaseGrant
 	for answered := false; grant == nil; answered = true {
 		var m wire.Message
@@ -301,6 +313,9 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 				}
 			}
 		}
+		if r := stolen(); r != nil {
+			return r, false
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return fallback(jl, "cancelled", "dcc went away"), false
@@ -313,6 +328,7 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 		switch m := m.(type) {
 		case *wire.LeaseQueued:
 			jl.add("queued at position %d, estimated wait %dms", m.Position, m.EstWaitMs)
+			a.local.waiting(qj, time.Duration(m.EstWaitMs)*time.Millisecond)
 		case *wire.LeaseDenied:
 			clean = true
 			if reserved && m.Code == wire.DenyLocalFaster {
@@ -364,6 +380,7 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 			}
 		}
 	}()
+	jobStart := time.Now()
 	res, err := a.runJob(ctx, grant, req, fp, digest)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -390,7 +407,7 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 	release(outcome, "")
 	jl.add("job done on %s: exit %d, %d bytes, compile %dms", grant.Host, res.ExitCode, len(res.Output), res.WallMs)
 	if res.ExitCode == 0 {
-		a.local.observeRemote(time.Duration(res.WallMs)*time.Millisecond, grant.Power, int64(len(req.Source)))
+		a.local.observeRemote(time.Duration(res.WallMs)*time.Millisecond, time.Since(jobStart), grant.Power, int64(len(req.Source)))
 	}
 	return &wire.AgentResult{Host: grant.Host, Tier: grant.Tier, WaitMs: grant.WaitMs, Log: jl.lines, Result: *res}, false
 }

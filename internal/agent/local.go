@@ -6,8 +6,9 @@ import (
 )
 
 // localSlots limits how many compiles the agent sends home at once (like
-// distcc's --localslots) and estimates how long a compile takes here, from
-// how long recent jobs took on the farm scaled by power.
+// distcc's --localslots), estimates whether a job would finish sooner here
+// than through the farm, and moves queued jobs home when a local slot
+// frees (work stealing).
 type localSlots struct {
 	mu    sync.Mutex
 	slots int
@@ -16,6 +17,21 @@ type localSlots struct {
 	// secPerByte is an exponentially weighted mean of power-1 compile
 	// seconds per preprocessed byte, learned from remote results.
 	secPerByte float64
+	// remotePower is the mean power of the hosts that served us, and
+	// overhead the mean time a remote job spends outside the compiler
+	// (transfer, queueing at the host), both learned.
+	remotePower float64
+	overhead    time.Duration
+	// queued are jobs waiting at the broker that could move home.
+	queued map[*queuedJob]struct{}
+}
+
+// queuedJob is a job waiting in the broker's queue.
+type queuedJob struct {
+	size     int64
+	estWait  time.Duration
+	stolen   bool
+	withdraw func() // closes its lease stream: the broker drops the request
 }
 
 func (l *localSlots) configure(slots int, power float64) {
@@ -25,10 +41,29 @@ func (l *localSlots) configure(slots int, power float64) {
 	if l.power <= 0 {
 		l.power = 1
 	}
+	l.remotePower = 1
+	l.queued = make(map[*queuedJob]struct{})
 }
 
-// tryReserve reserves a local slot if one is free and returns the
-// estimated local compile time of a source of size bytes.
+// gain is how much sooner a job of size bytes would finish through the
+// farm than here, if it got a slot at once: local compile time minus
+// remote compile time and overhead. The broker compares it with the
+// job's queue wait. Caller holds mu.
+func (l *localSlots) gainLocked(size int64) time.Duration {
+	spb := l.secPerByte
+	if spb == 0 {
+		spb = 2.0 / (1 << 20) // until we learn: 2 s per MiB of preprocessed source at power 1
+	}
+	local := spb * float64(size) / l.power
+	remote := spb*float64(size)/l.remotePower + l.overhead.Seconds()
+	if g := local - remote; g > 0 {
+		return time.Duration(g * float64(time.Second))
+	}
+	return 0
+}
+
+// tryReserve reserves a local slot if one is free and returns the gain
+// of the farm over this machine for a source of size bytes.
 func (l *localSlots) tryReserve(size int64) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -36,26 +71,68 @@ func (l *localSlots) tryReserve(size int64) (bool, time.Duration) {
 		return false, 0
 	}
 	l.busy++
-	spb := l.secPerByte
-	if spb == 0 {
-		spb = 2.0 / (1 << 20) // until we learn: 2 s per MiB of preprocessed source at power 1
-	}
-	return true, time.Duration(spb * float64(size) / l.power * float64(time.Second))
+	return true, l.gainLocked(size)
 }
 
+// unreserve frees a slot, and hands it to a queued job that would finish
+// sooner here than by waiting.
 func (l *localSlots) unreserve() {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.busy > 0 {
 		l.busy--
 	}
-	l.mu.Unlock()
+	l.stealLocked()
 }
 
-// done frees a slot after a local compile that took d (0: unknown).
-func (l *localSlots) done(d time.Duration) { l.unreserve() }
+// done frees a slot after a local compile.
+func (l *localSlots) done() { l.unreserve() }
 
-// observeRemote learns from a remote compile of size bytes that took wall on a host of power.
-func (l *localSlots) observeRemote(wall time.Duration, power float64, size int64) {
+// stealLocked moves the queued job that expects the longest wait home,
+// if a slot is free and its wait exceeds the farm's gain. Caller holds mu.
+func (l *localSlots) stealLocked() {
+	for l.busy < l.slots {
+		var best *queuedJob
+		for q := range l.queued {
+			if q.estWait > l.gainLocked(q.size) && (best == nil || q.estWait > best.estWait) {
+				best = q
+			}
+		}
+		if best == nil {
+			return
+		}
+		delete(l.queued, best)
+		best.stolen = true
+		l.busy++           // the slot is the stolen job's now
+		go best.withdraw() // closing a stream may wait on the session: not under mu
+	}
+}
+
+// waiting registers (or updates) a job queued at the broker; a free slot
+// may take it at once.
+func (l *localSlots) waiting(q *queuedJob, est time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if q.stolen {
+		return
+	}
+	q.estWait = est
+	l.queued[q] = struct{}{}
+	l.stealLocked()
+}
+
+// leave unregisters a job that stopped waiting; it reports whether a free
+// slot took it first (the job then owns a reserved local slot).
+func (l *localSlots) leave(q *queuedJob) (stolen bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.queued, q)
+	return q.stolen
+}
+
+// observeRemote learns from a remote compile of size bytes that took
+// wall in the compiler on a host of power, and total end to end.
+func (l *localSlots) observeRemote(wall, total time.Duration, power float64, size int64) {
 	if size <= 0 || wall <= 0 {
 		return
 	}
@@ -63,11 +140,17 @@ func (l *localSlots) observeRemote(wall time.Duration, power float64, size int64
 		power = 1
 	}
 	spb := wall.Seconds() * power / float64(size)
-	l.mu.Lock()
-	if l.secPerByte == 0 {
-		l.secPerByte = spb
-	} else {
-		l.secPerByte = 0.8*l.secPerByte + 0.2*spb
+	over := total - wall
+	if over < 0 {
+		over = 0
 	}
-	l.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.secPerByte == 0 {
+		l.secPerByte, l.remotePower, l.overhead = spb, power, over
+		return
+	}
+	l.secPerByte = 0.8*l.secPerByte + 0.2*spb
+	l.remotePower = 0.8*l.remotePower + 0.2*power
+	l.overhead = (l.overhead*4 + over) / 5
 }

@@ -131,7 +131,8 @@ func (b *Broker) serveVolunteer(sess *yamux.Session, hello *wire.Hello) {
 }
 
 func loadOf(s *wire.HostStatus) scheduler.Load {
-	return scheduler.Load{Load1: s.Load1, Load5: s.Load5, Load15: s.Load15, Available: s.Available, Reason: s.Reason}
+	return scheduler.Load{Load1: s.Load1, Load5: s.Load5, Load15: s.Load15, Available: s.Available, Reason: s.Reason,
+		Own1: s.Own1, OwnKnown: s.OwnKnown}
 }
 
 // cancelOnHost asks a volunteer to stop the job of a reclaimed lease.

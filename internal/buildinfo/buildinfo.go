@@ -5,10 +5,10 @@ package buildinfo
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
+	"fmt"
 	"os"
-	"runtime/debug"
 	"sync"
+	"syscall"
 )
 
 // Version is set at link time (-ldflags "-X ...buildinfo.Version=...").
@@ -19,23 +19,27 @@ var (
 	id   string
 )
 
-// ID identifies this exact binary: the version plus a hash of the
-// executable, so that a rebuilt dcc never talks to an agent of an older
-// build.
+// ID identifies this exact binary: the version plus a digest of the
+// executable's path, size, modification time and inode, so that a rebuilt
+// or reinstalled dcc never talks to an agent of an older build. It costs
+// one stat, not a read of the binary: every compile computes it.
 func ID() string {
 	once.Do(func() {
 		id = Version
-		if exe, err := os.Executable(); err == nil {
-			if f, err := os.Open(exe); err == nil {
-				h := sha256.New()
-				if _, err := io.Copy(h, f); err == nil {
-					id += "-" + hex.EncodeToString(h.Sum(nil))[:12]
-				}
-				f.Close()
-			}
-		} else if bi, ok := debug.ReadBuildInfo(); ok {
-			id += "-" + bi.Main.Version
+		exe, err := os.Executable()
+		if err != nil {
+			return
 		}
+		st, err := os.Stat(exe)
+		if err != nil {
+			return
+		}
+		var ino uint64
+		if s, ok := st.Sys().(*syscall.Stat_t); ok {
+			ino = s.Ino
+		}
+		h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%d", exe, st.Size(), st.ModTime().UnixNano(), ino))
+		id += "-" + hex.EncodeToString(h[:6])
 	})
 	return id
 }

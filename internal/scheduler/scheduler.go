@@ -103,8 +103,12 @@ type Scheduler struct {
 	reqs    map[uint64]Request
 	running map[string]float64
 	count   map[string]int
-	// meanLease is an exponentially weighted mean lease duration, for wait estimates.
-	meanLease time.Duration
+	// meanLease is the mean lease duration, for wait estimates: a plain
+	// mean of the first leases, then exponentially weighted (1/8). Until a
+	// lease has ended it is 0, so estimates are optimistic: the broker
+	// does not send jobs home on a guess.
+	meanLease  time.Duration
+	leasesSeen int
 	// scoring scratch, rebuilt per Dispatch
 	scoreNow  time.Time
 	meanUsage float64
@@ -130,16 +134,15 @@ func New(cfg Config, first lease.ID) *Scheduler {
 	chooser := tiering.NewChooser(cfg.Tiering, cfg.Seed)
 	chooser.Rank = cfg.Rank
 	s := &Scheduler{
-		cfg:       cfg,
-		byName:    make(map[string]int),
-		leases:    lease.NewTable(first),
-		ledger:    fairshare.NewLedger(cfg.HalfLife),
-		queue:     fairshare.NewQueue(),
-		chooser:   chooser,
-		reqs:      make(map[uint64]Request),
-		running:   make(map[string]float64),
-		count:     make(map[string]int),
-		meanLease: 5 * time.Second,
+		cfg:     cfg,
+		byName:  make(map[string]int),
+		leases:  lease.NewTable(first),
+		ledger:  fairshare.NewLedger(cfg.HalfLife),
+		queue:   fairshare.NewQueue(),
+		chooser: chooser,
+		reqs:    make(map[uint64]Request),
+		running: make(map[string]float64),
+		count:   make(map[string]int),
 	}
 	s.scoreFn = s.score
 	s.placeableFn = s.placeable
@@ -513,7 +516,9 @@ func (s *Scheduler) Release(id lease.ID, now time.Time) (lease.Lease, bool) {
 	}
 	s.settle(l, now)
 	d := now.Sub(l.Granted)
-	s.meanLease = (s.meanLease*7 + d) / 8
+	s.leasesSeen++
+	w := min(s.leasesSeen, 8)
+	s.meanLease = (s.meanLease*time.Duration(w-1) + d) / time.Duration(w)
 	return l, true
 }
 

@@ -249,7 +249,7 @@ func (f *Farm) WaitHosts(names ...string) *status.Doc {
 			}
 		}
 		return true
-	}, 15*time.Second, "hosts "+strings.Join(names, ","))
+	}, 30*time.Second, "hosts "+strings.Join(names, ","))
 }
 
 // WaitStatus polls /v1/status until cond holds.

@@ -1,6 +1,7 @@
 package volunteer
 
 import (
+	"math"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,6 +19,25 @@ type availabilityState struct {
 	paused   string // manual pause reason
 	decision availability.Decision
 	drainGen int // bumped on every transition, so a stale grace timer does nothing
+	own      ownLoad
+}
+
+// ownLoad is the 1-minute exponentially damped average of the number of
+// farm jobs running here, computed the way the kernel computes load1, so
+// that "load1 minus own1" is the load others cause.
+type ownLoad struct {
+	avg float64
+	at  time.Time
+}
+
+func (o *ownLoad) observe(running int, now time.Time) float64 {
+	if !o.at.IsZero() {
+		dt := now.Sub(o.at).Seconds()
+		decay := math.Exp(-dt / 60)
+		o.avg = o.avg*decay + float64(running)*(1-decay)
+	}
+	o.at = now
+	return o.avg
 }
 
 // evaluate recomputes availability from the machine's state and acts on a
@@ -33,7 +53,8 @@ func (v *Volunteer) evaluate() wire.HostStatus {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	running := len(v.running)
-	foreign := (l1 - float64(running)) / float64(numCPU())
+	own1 := v.avail.own.observe(running, time.Now())
+	foreign := (l1 - own1) / float64(numCPU())
 	if foreign < 0 {
 		foreign = 0
 	}
@@ -55,7 +76,7 @@ func (v *Volunteer) evaluate() wire.HostStatus {
 		}
 	}
 	st := wire.HostStatus{Load1: l1, Load5: l5, Load15: l15, Running: running, Available: d.Available, Reason: d.Reason,
-		ExternalLoad: v.cfg.LoadSource == "external"}
+		ExternalLoad: v.cfg.LoadSource == "external", Own1: own1, OwnKnown: true}
 	if st.ExternalLoad {
 		st.Load1, st.Load5, st.Load15 = 0, 0, 0
 	}

@@ -153,6 +153,10 @@ type HostStatus struct {
 	// ExternalLoad says the load figures come from an outside monitor
 	// through the broker's API: the broker ignores the ones sent here.
 	ExternalLoad bool `msgpack:"extload,omitempty"`
+	// Own1 is the 1-minute average of the farm jobs running here, on the
+	// same scale as Load1, so the broker can tell foreign load from ours.
+	Own1     float64 `msgpack:"own1,omitempty"`
+	OwnKnown bool    `msgpack:"ownknown,omitempty"`
 }
 
 // JobDone tells the broker a job on this host has ended.

@@ -21,7 +21,7 @@ func sampleMessages() []Message {
 		WallMs:   1234,
 		CPUMs:    987,
 	}
-	st := HostStatus{Load1: 1.5, Load5: 2.25, Load15: -0.125, Running: 3, Available: true, Reason: "busy", ExternalLoad: true}
+	st := HostStatus{Load1: 1.5, Load5: 2.25, Load15: -0.125, Running: 3, Available: true, Reason: "busy", ExternalLoad: true, Own1: 0.75, OwnKnown: true}
 	return []Message{
 		&Hello{Version: 7, Role: RoleVolunteer, Name: "host-a", User: "alice", Nonce: bytes.Repeat([]byte{1}, NonceSize), Build: "v1.2.3"},
 		&Challenge{Version: 1, Nonce: bytes.Repeat([]byte{2}, NonceSize), Proof: bytes.Repeat([]byte{3}, 32)},
@@ -40,7 +40,7 @@ func sampleMessages() []Message {
 			Running:   [][]byte{[]byte("tok1"), []byte("tok2")},
 			Status:    st,
 		},
-		&HostStatus{Load1: 0.5, Load5: 1e-9, Load15: 1e300, Running: -1, Available: true, Reason: "ok", ExternalLoad: true},
+		&HostStatus{Load1: 0.5, Load5: 1e-9, Load15: 1e300, Running: -1, Available: true, Reason: "ok", ExternalLoad: true, Own1: 1.5, OwnKnown: true},
 		&JobDone{LeaseID: 9, Outcome: OutcomeOK, WallMs: 77},
 		&Command{Kind: CommandCancel, LeaseID: 10, Reason: "client gone"},
 		&JobRequest{Token: []byte("tok"), Compiler: "g++", Fingerprint: "fp", Ext: ".ii", Kind: ".o", Args: []string{"-O2", "-g", ""}, SourceName: "a.ii", Source: []byte("int main(){}"), Digest: digest},
