@@ -227,29 +227,31 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile) *wire.Agent
 	}
 	sum := sha256.Sum256(req.Source)
 	var res *wire.AgentResult
+	avoid := ""
 	for try := 1; try <= farmAttempts; try++ {
-		var retry bool
-		res, retry = a.attempt(ctx, jl, req, id.Fingerprint, sum[:], try == 1)
-		if !retry || ctx.Err() != nil {
+		var failedOn string
+		res, failedOn = a.attempt(ctx, jl, req, id.Fingerprint, sum[:], try == 1, avoid)
+		if failedOn == "" || ctx.Err() != nil {
 			break
 		}
-		jl.add("attempt %d failed (%s); asking for another host", try, res.Fallback)
+		avoid = failedOn
+		jl.add("attempt %d failed (%s); asking for a host other than %s", try, res.Fallback, avoid)
 	}
 	return res
 }
 
-// attempt leases a slot and runs the job there once. retry says the
-// failure was the farm's (not the user's code, not dcc leaving) and another
-// host may succeed.
-func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile, fp string, digest []byte, first bool) (*wire.AgentResult, bool) {
+// attempt leases a slot (on a host other than avoid) and runs the job
+// there once. failedOn names the host when the failure was the farm's
+// (not the user's code, not dcc leaving) and another host may succeed.
+func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile, fp string, digest []byte, first bool, avoid string) (_ *wire.AgentResult, failedOn string) {
 	bs, err := a.brokerSession(ctx)
 	if err != nil {
-		return fallback(jl, "no_broker", "broker unreachable: %v", err), false
+		return fallback(jl, "no_broker", "broker unreachable: %v", err), ""
 	}
 	st, reused, err := a.leaseStream(bs)
 	if err != nil {
 		a.dropBroker(bs)
-		return fallback(jl, "no_broker", "broker stream: %v", err), false
+		return fallback(jl, "no_broker", "broker stream: %v", err), ""
 	}
 	// A lease stream whose exchange ended cleanly carries the next lease;
 	// any other ending closes it, which releases whatever it held.
@@ -279,7 +281,8 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 	}
 	defer unreserve()
 	leaseReq := &wire.LeaseRequest{Fingerprint: fp, Lang: req.Lang, SourceBytes: int64(len(req.Source)),
-		Digest: digest, MaxWaitMs: req.MaxWaitMs, File: req.File, LocalSlotFree: reserved, LocalEstimateMs: localEst.Milliseconds()}
+		Digest: digest, MaxWaitMs: req.MaxWaitMs, File: req.File, LocalSlotFree: reserved, LocalEstimateMs: localEst.Milliseconds(),
+		Avoid: avoid}
 	err = lc.Send(leaseReq)
 	jl.add("lease requested for %s (%s, %d bytes)", req.File, fp, len(req.Source))
 	// While queued, a local slot that frees may take this job home.
@@ -314,13 +317,13 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 			}
 		}
 		if r := stolen(); r != nil {
-			return r, false
+			return r, ""
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return fallback(jl, "cancelled", "dcc went away"), false
+				return fallback(jl, "cancelled", "dcc went away"), ""
 			}
-			return fallback(jl, "transport", "waiting for lease: %v", err), false
+			return fallback(jl, "transport", "waiting for lease: %v", err), ""
 		}
 		if d, ok := m.(*wire.LeaseDenied); !ok || d.Code != wire.DenyLocalFaster {
 			unreserve() // the broker's first answer came: the slot is not needed
@@ -335,15 +338,15 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 				reserved = false // handed to the dcc process; freed when its socket closes
 				r := fallback(jl, "local_faster", "%s", m.Reason)
 				r.LocalSlot = true
-				return r, false
+				return r, ""
 			}
-			return fallback(jl, "denied", "%s", m.Reason), false
+			return fallback(jl, "denied", "%s", m.Reason), ""
 		case *wire.LeaseGrant:
 			grant = m
 		case *wire.Error:
-			return fallback(jl, "denied", "%s", m.Message), false
+			return fallback(jl, "denied", "%s", m.Message), ""
 		default:
-			return fallback(jl, "transport", "unexpected %T", m), false
+			return fallback(jl, "transport", "unexpected %T", m), ""
 		}
 	}
 	jl.add("lease %d granted: host %s (%s) tier %d after %dms", grant.LeaseID, grant.Host, grant.Addr, grant.Tier, grant.WaitMs)
@@ -385,10 +388,10 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 	if err != nil {
 		if ctx.Err() != nil {
 			release(wire.OutcomeCancelled, "dcc went away")
-			return fallback(jl, "cancelled", "dcc went away"), false
+			return fallback(jl, "cancelled", "dcc went away"), ""
 		}
 		release(wire.OutcomeFailed, err.Error())
-		return fallback(jl, "host_failed", "%s: %v", grant.Host, err), true
+		return fallback(jl, "host_failed", "%s: %v", grant.Host, err), grant.Host
 	}
 	if res.Rejected != "" {
 		outcome := wire.OutcomeRejected
@@ -398,7 +401,7 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 			outcome = wire.OutcomeCancelled
 		}
 		release(outcome, res.Rejected)
-		return fallback(jl, "rejected", "%s refused the job: %s", grant.Host, res.Rejected), true
+		return fallback(jl, "rejected", "%s refused the job: %s", grant.Host, res.Rejected), grant.Host
 	}
 	outcome := wire.OutcomeOK
 	if res.ExitCode != 0 {
@@ -409,7 +412,7 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 	if res.ExitCode == 0 {
 		a.local.observeRemote(time.Duration(res.WallMs)*time.Millisecond, time.Since(jobStart), grant.Power, int64(len(req.Source)))
 	}
-	return &wire.AgentResult{Host: grant.Host, Tier: grant.Tier, WaitMs: grant.WaitMs, Log: jl.lines, Result: *res}, false
+	return &wire.AgentResult{Host: grant.Host, Tier: grant.Tier, WaitMs: grant.WaitMs, Log: jl.lines, Result: *res}, ""
 }
 
 // runJob ships the job to the granted host and checks what comes back.

@@ -160,17 +160,22 @@ func (b *Broker) handleLease(c *wire.Conn, r *streamReader, hello *wire.Hello, s
 	w := waiter{ch: make(chan waitResult, 1), req: req}
 
 	b.mu.Lock()
-	if offered, usable := b.sched.Offered(req.Fingerprint); usable == 0 {
+	if offered, usable := b.sched.Offered(req.Fingerprint, req.Avoid); usable == 0 {
 		b.mu.Unlock()
 		b.m.denied.WithLabelValues("no_compiler").Inc()
-		reason := fmt.Sprintf("no usable host offers %q", req.Fingerprint)
+		other := ""
+		if req.Avoid != "" {
+			other = " other than " + req.Avoid
+		}
+		reason := fmt.Sprintf("no usable host%s offers %q", other, req.Fingerprint)
 		if offered > 0 {
-			reason = fmt.Sprintf("no usable host offers %q: the %d that do are overloaded, draining or blocked now", req.Fingerprint, offered)
+			reason = fmt.Sprintf("no usable host%s offers %q: the %d that do are overloaded, draining or blocked now", other, req.Fingerprint, offered)
 		}
 		return c.Send(&wire.LeaseDenied{Code: wire.DenyNoCompiler, Reason: reason}) == nil
 	}
 	b.waiters[id] = w
-	b.sched.Enqueue(scheduler.Request{ID: id, User: user, Fingerprint: req.Fingerprint, Holder: sessID, File: req.File, Deadline: now.Add(maxWait)}, now)
+	b.sched.Enqueue(scheduler.Request{ID: id, User: user, Fingerprint: req.Fingerprint, Holder: sessID, File: req.File,
+		Deadline: now.Add(maxWait), Avoid: req.Avoid}, now)
 	b.dispatchLocked(now)
 	var first waitResult
 	got := false

@@ -78,6 +78,9 @@ type Request struct {
 	Holder      uint64
 	File        string
 	Deadline    time.Time // zero: no deadline
+	// Avoid names a host this job already failed on: it is placed on any
+	// other host offering its compiler (and waits if there is none).
+	Avoid string
 }
 
 // Grant is a placed request.
@@ -122,7 +125,7 @@ type Scheduler struct {
 	scoreFn     func(string) float64
 	placeableFn func(*fairshare.Request) bool
 	eligibleFn  func(int) bool
-	key         string
+	key, avoid  string
 	chosen      int
 }
 
@@ -392,15 +395,16 @@ func (s *Scheduler) offers(i int, fp string) bool {
 
 // Compatible reports whether any usable host offers the compiler fp.
 func (s *Scheduler) Compatible(fp string) bool {
-	_, usable := s.Offered(fp)
+	_, usable := s.Offered(fp, "")
 	return usable > 0
 }
 
-// Offered counts the connected hosts that offer the compiler fp, and how
-// many of them are usable now (tier > 0), so a refusal can say which.
-func (s *Scheduler) Offered(fp string) (offered, usable int) {
+// Offered counts the connected hosts other than except that offer the
+// compiler fp, and how many of them are usable now (tier > 0), so a
+// refusal can say which.
+func (s *Scheduler) Offered(fp, except string) (offered, usable int) {
 	for i, h := range s.info {
-		if !h.Connected || !h.InFarm || !s.offers(i, fp) {
+		if !h.Connected || !h.InFarm || !s.offers(i, fp) || h.Name == except {
 			continue
 		}
 		offered++
@@ -414,7 +418,13 @@ func (s *Scheduler) Offered(fp string) (offered, usable int) {
 // Enqueue adds a request to the waiting queue. Call Dispatch to place it.
 func (s *Scheduler) Enqueue(r Request, now time.Time) {
 	s.reqs[r.ID] = r
-	s.queue.Push(fairshare.Request{ID: r.ID, User: r.User, Key: r.Fingerprint, Arrived: now, Deadline: r.Deadline})
+	key := r.Fingerprint
+	if r.Avoid != "" {
+		// The queue skips a key that found no host; a request that avoids
+		// a host may be placeable where its plain twin is not.
+		key += "\x00avoid\x00" + r.Avoid
+	}
+	s.queue.Push(fairshare.Request{ID: r.ID, User: r.User, Key: key, Arrived: now, Deadline: r.Deadline})
 }
 
 // Cancel drops a waiting request (its client left).
@@ -441,10 +451,13 @@ func (s *Scheduler) prepareScores(now time.Time) {
 	}
 }
 
-func (s *Scheduler) eligible(i int) bool { return s.offers(i, s.key) }
+func (s *Scheduler) eligible(i int) bool {
+	return s.offers(i, s.key) && (s.avoid == "" || s.info[i].Name != s.avoid)
+}
 
 func (s *Scheduler) placeable(r *fairshare.Request) bool {
-	s.key = r.Key
+	req := s.reqs[r.ID]
+	s.key, s.avoid = req.Fingerprint, req.Avoid
 	s.chosen = s.chooser.Choose(s.hosts, s.verdict, s.eligibleFn)
 	return s.chosen >= 0
 }

@@ -68,6 +68,8 @@ type LeaseRequest struct {
 	LocalSlotFree   bool   `msgpack:"localfree,omitempty"`
 	LocalEstimateMs int64  `msgpack:"localest,omitempty"`
 	File            string `msgpack:"file,omitempty"` // for logs and explanations only
+	// Avoid names a host this job already failed on (a retry).
+	Avoid string `msgpack:"avoid,omitempty"`
 }
 
 // LeaseQueued tells a waiting client where it stands.

@@ -28,7 +28,7 @@ func sampleMessages() []Message {
 		&Auth{Proof: bytes.Repeat([]byte{4}, 32)},
 		&Welcome{Session: 1<<63 + 5, BrokerKey: bytes.Repeat([]byte{5}, 32), LeaseTTLMs: 30000},
 		&Error{Code: CodeBusy, Message: "no capacity"},
-		&LeaseRequest{Fingerprint: "x86_64-linux-gnu gcc 13.2", Lang: "c++", SourceBytes: 1 << 40, Digest: digest, MaxWaitMs: 60000, LocalSlotFree: true, LocalEstimateMs: 1500, File: "src/main.cc"},
+		&LeaseRequest{Fingerprint: "x86_64-linux-gnu gcc 13.2", Lang: "c++", SourceBytes: 1 << 40, Digest: digest, MaxWaitMs: 60000, LocalSlotFree: true, LocalEstimateMs: 1500, File: "src/main.cc", Avoid: "h9"},
 		&LeaseQueued{Position: 17, EstWaitMs: -1},
 		&LeaseGrant{LeaseID: 0xffffffffffffffff, Host: "h1", Addr: "10.0.0.1:3633", Tier: 3, Power: 2.5, TTLMs: 30000, WaitMs: 12, Token: []byte("DCT1token")},
 		&LeaseDenied{Code: DenyLocalFaster, Reason: "queue too long"},
