@@ -40,6 +40,8 @@ Configuration (~/.dccrc in TOML, or the file DCC_CONFIG names; the environment w
   DCC_USER=NAME             user = "NAME"         (whom the farm charges; default $USER)
   DCC_LOCAL_SLOTS=N         local_slots = N       (compiles run here when the farm is slower; default: CPUs)
   DCC_LOCAL_POWER=P         local_power = P       (this machine's power index; default 1)
+  DCC_VERIFY=N              verify = N            (also compile 1 in N farm jobs locally and compare; a host
+                                                   whose object differs is reported and blocked)
   DCC_NO_AGENT=1                                  (never start an agent)
 `
 

@@ -136,15 +136,3 @@ func Resolve(name, self string) (string, error) {
 	}
 	return "", fmt.Errorf("%w: %s", ErrNotFound, name)
 }
-
-// IsCompilerName reports whether a base name looks like a C/C++ compiler
-// driver dcc can distribute (gcc, g++, cc, c++, clang, clang++, and their
-// versioned or target-prefixed forms).
-func IsCompilerName(base string) bool {
-	for _, n := range []string{"gcc", "g++", "cc", "c++", "clang", "clang++"} {
-		if base == n || strings.HasSuffix(base, "-"+n) || strings.HasPrefix(base, n+"-") {
-			return true
-		}
-	}
-	return false
-}

@@ -92,7 +92,7 @@ func Parse(r io.Reader) (*Farm, error) {
 				return nil, bad("want: user NAME weight=W")
 			}
 			w, err := strconv.ParseFloat(strings.TrimPrefix(fields[2], "weight="), 64)
-			if err != nil || w <= 0 {
+			if err != nil || !(w > 0 && w <= 1e6) { // also refuses NaN and Inf
 				return nil, bad("weight must be a positive number")
 			}
 			farm.Users[fields[1]] = w
@@ -108,7 +108,7 @@ func Parse(r io.Reader) (*Farm, error) {
 		}
 		h.CPUs = cpus
 		p, err := strconv.ParseFloat(fields[2], 64)
-		if err != nil || p <= 0 || p > 1000 {
+		if err != nil || !(p > 0 && p <= 1000) { // also refuses NaN and Inf
 			return nil, bad("POWER must be a positive number")
 		}
 		h.Power = p

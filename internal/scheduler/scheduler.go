@@ -26,9 +26,9 @@ type Config struct {
 	Policy   fairshare.Policy
 	HalfLife time.Duration
 	Seed     uint64
-	// ProbationAfter consecutive farm failures put a host on probation;
-	// BlockAfter block it for BlockFor; a run of RecoverAfter successes
-	// returns it to healthy.
+	// ProbationAfter farm failures in a row put a host on probation;
+	// BlockAfter in a row block it for BlockFor (then it is on probation);
+	// RecoverAfter successes in a row return a host on probation to healthy.
 	ProbationAfter, BlockAfter, RecoverAfter int
 	BlockFor                                 time.Duration
 	// Rank orders hosts within the best tier (see tiering.Rank).
@@ -64,9 +64,11 @@ type Host struct {
 	drainNote, blockNote   string // the admin's reasons
 	AdminDrain, AdminBlock bool
 	JobsDone, Failures     int64
-	failStreak, okStreak   int
+	failRun, okRun         int  // farm failures, and successes, in a row
+	onProbation            bool // set by ProbationAfter failures in a row, cleared by RecoverAfter successes in a row
 	blockedUntil           time.Time
 	FarmSlots              int
+	offered                int // slots the volunteer offers
 	verdict                tiering.Verdict
 }
 
@@ -203,7 +205,26 @@ func (s *Scheduler) SetFarmHost(name string, cpus int, power float64, slots int,
 	h := s.info[i]
 	h.InFarm = true
 	h.CPUs, h.Power, h.FarmSlots, h.Targets = cpus, power, slots, targets
+	h.Slots = h.effectiveSlots()
 	s.refresh(i, now)
+}
+
+// effectiveSlots is what the volunteer offers, capped by the farm file:
+// its slots= if given, else its NCPUS. A volunteer that states no number
+// gets the farm file's slots= (and none if that is not set either).
+func (h *Host) effectiveSlots() int {
+	n := h.offered
+	if n == 0 {
+		return h.FarmSlots
+	}
+	limit := h.FarmSlots
+	if limit == 0 {
+		limit = h.CPUs
+	}
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	return n
 }
 
 // RemoveFarmHost takes a host out of the farm: it gets no new leases; its
@@ -236,10 +257,8 @@ func (s *Scheduler) Connect(name string, r Registration, now time.Time) {
 	if r.CPUs > 0 && h.CPUs == 0 {
 		h.CPUs = r.CPUs
 	}
-	h.Slots = r.Slots
-	if h.FarmSlots > 0 && (h.Slots == 0 || h.FarmSlots < h.Slots) {
-		h.Slots = h.FarmSlots
-	}
+	h.offered = r.Slots
+	h.Slots = h.effectiveSlots()
 	s.refresh(i, now)
 }
 
@@ -319,7 +338,7 @@ func (s *Scheduler) refresh(i int, now time.Time) {
 		h.State = tiering.Blocked
 	case h.AdminDrain || !h.Available:
 		h.State = tiering.Draining
-	case h.failStreak >= s.cfg.ProbationAfter && s.cfg.ProbationAfter > 0:
+	case h.onProbation:
 		h.State = tiering.Probation
 	default:
 		h.State = tiering.Healthy
@@ -560,17 +579,22 @@ func (s *Scheduler) ReportOutcome(host string, farmFailure bool, now time.Time) 
 	h := s.info[i]
 	if farmFailure {
 		h.Failures++
-		h.failStreak++
-		h.okStreak = 0
-		if s.cfg.BlockAfter > 0 && h.failStreak >= s.cfg.BlockAfter {
+		h.failRun++
+		h.okRun = 0
+		if s.cfg.ProbationAfter > 0 && h.failRun >= s.cfg.ProbationAfter {
+			h.onProbation = true
+		}
+		if s.cfg.BlockAfter > 0 && h.failRun >= s.cfg.BlockAfter {
 			h.blockedUntil = now.Add(s.cfg.BlockFor)
-			h.failStreak = s.cfg.ProbationAfter // back on probation when the block ends
+			h.failRun = 0
+			h.onProbation = true // back on probation when the block ends
 		}
 	} else {
 		h.JobsDone++
-		h.okStreak++
-		if h.okStreak >= s.cfg.RecoverAfter {
-			h.failStreak = 0
+		h.okRun++
+		h.failRun = 0
+		if h.onProbation && h.okRun >= s.cfg.RecoverAfter {
+			h.onProbation = false
 		}
 	}
 	s.refresh(i, now)

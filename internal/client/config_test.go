@@ -1,0 +1,342 @@
+package client
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dcc-farm/dcc/internal/status"
+)
+
+var dccVars = []string{
+	"DCC_CONFIG", "DCC_BROKER", "DCC_KEY_FILE", "DCC_VERBOSE", "DCC_NO_AGENT", "DCC_RUNTIME_DIR",
+	"DCC_USER", "DCC_LOCAL_SLOTS", "DCC_VERIFY", "DCC_LOCAL_POWER", "DCC_MAX_WAIT", "DCC_AGENT_IDLE",
+}
+
+// cleanEnv gives the test an environment with no dcc settings, a HOME
+// without .dccrc and known USER and XDG_RUNTIME_DIR.
+func cleanEnv(t *testing.T) string {
+	t.Helper()
+	for _, k := range dccVars {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("USER", "tester")
+	t.Setenv("LOGNAME", "")
+	t.Setenv("XDG_RUNTIME_DIR", filepath.Join(home, "run"))
+	return home
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	home := cleanEnv(t)
+	c, warn := LoadConfig()
+	if len(warn) != 0 {
+		t.Fatalf("warnings: %v", warn)
+	}
+	want := Config{
+		MaxWait: 60 * time.Second, AgentIdle: 10 * time.Minute, LocalSlots: runtime.NumCPU(), LocalPower: 1,
+		RuntimeDir: filepath.Join(home, "run", "dcc"), User: "tester",
+	}
+	if c != want {
+		t.Fatalf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+func TestLoadConfigRuntimeDirFallbacks(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("USER", "")
+	c, _ := LoadConfig()
+	if c.RuntimeDir == "" || !strings.HasPrefix(c.RuntimeDir, os.TempDir()) {
+		t.Errorf("RuntimeDir %q", c.RuntimeDir)
+	}
+	if c.User == "" {
+		t.Error("no user")
+	}
+	t.Setenv("LOGNAME", "logname")
+	if c, _ := LoadConfig(); c.User != "logname" {
+		t.Errorf("User %q, want LOGNAME", c.User)
+	}
+}
+
+const fullRC = `broker = "broker.example:3633"
+key_file = "/etc/dcc/farm.key"
+verbose = true
+max_wait = "90s"
+agent_idle = "2m"
+runtime_dir = "/run/user/1000/dcc-x"
+local_slots = 3
+local_power = 2.5
+user = "vic"
+verify = 20
+`
+
+func TestLoadConfigFile(t *testing.T) {
+	want := Config{
+		Broker: "broker.example:3633", KeyFile: "/etc/dcc/farm.key", Verbose: true,
+		MaxWait: 90 * time.Second, AgentIdle: 2 * time.Minute, RuntimeDir: "/run/user/1000/dcc-x",
+		LocalSlots: 3, LocalPower: 2.5, User: "vic", Verify: 20,
+	}
+	tests := []struct {
+		name string
+		// where the file goes: "DCC_CONFIG" or "HOME"
+		via string
+	}{
+		{"DCC_CONFIG", "DCC_CONFIG"},
+		{"~/.dccrc", "HOME"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home := cleanEnv(t)
+			if tt.via == "HOME" {
+				writeFile(t, filepath.Join(home, ".dccrc"), fullRC)
+			} else {
+				t.Setenv("DCC_CONFIG", writeFile(t, filepath.Join(t.TempDir(), "rc.toml"), fullRC))
+			}
+			c, warn := LoadConfig()
+			if len(warn) != 0 {
+				t.Fatalf("warnings: %v", warn)
+			}
+			if c != want {
+				t.Fatalf("got  %+v\nwant %+v", c, want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigEnvOverridesFile(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("DCC_CONFIG", writeFile(t, filepath.Join(t.TempDir(), "rc"), fullRC))
+	env := map[string]string{
+		"DCC_BROKER": "other:1", "DCC_KEY_FILE": "/k", "DCC_VERBOSE": "0", "DCC_NO_AGENT": "1",
+		"DCC_RUNTIME_DIR": "/tmp/rd", "DCC_USER": "ann", "DCC_LOCAL_SLOTS": "7", "DCC_VERIFY": "0",
+		"DCC_LOCAL_POWER": "0.5", "DCC_MAX_WAIT": "5s", "DCC_AGENT_IDLE": "1h",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	c, warn := LoadConfig()
+	if len(warn) != 0 {
+		t.Fatalf("warnings: %v", warn)
+	}
+	want := Config{
+		Broker: "other:1", KeyFile: "/k", Verbose: false, NoAgent: true, RuntimeDir: "/tmp/rd", User: "ann",
+		LocalSlots: 7, Verify: 0, LocalPower: 0.5, MaxWait: 5 * time.Second, AgentIdle: time.Hour,
+	}
+	if c != want {
+		t.Fatalf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+func TestLoadConfigBooleans(t *testing.T) {
+	tests := []struct {
+		v    string
+		want bool
+	}{{"1", true}, {"true", true}, {"yes", true}, {"0", false}, {"false", false}}
+	for _, tt := range tests {
+		t.Run(tt.v, func(t *testing.T) {
+			cleanEnv(t)
+			t.Setenv("DCC_VERBOSE", tt.v)
+			t.Setenv("DCC_NO_AGENT", tt.v)
+			c, _ := LoadConfig()
+			if c.Verbose != tt.want || c.NoAgent != tt.want {
+				t.Fatalf("Verbose %v NoAgent %v, want %v", c.Verbose, c.NoAgent, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigWarnings(t *testing.T) {
+	tests := []struct {
+		name    string
+		rc      string            // file content ("" = no file)
+		env     map[string]string // environment
+		warnHas string
+		check   func(c Config) bool
+	}{
+		{"bad max_wait in file", `max_wait = "soon"`, nil, "max_wait", func(c Config) bool { return c.MaxWait == 60*time.Second }},
+		{"negative agent_idle in file", `agent_idle = "-1m"`, nil, "agent_idle", func(c Config) bool { return c.AgentIdle == 10*time.Minute }},
+		{"bad DCC_MAX_WAIT", "", map[string]string{"DCC_MAX_WAIT": "60"}, "DCC_MAX_WAIT", func(c Config) bool { return c.MaxWait == 60*time.Second }},
+		{"bad DCC_AGENT_IDLE keeps file value", `agent_idle = "3m"`, map[string]string{"DCC_AGENT_IDLE": "x"}, "DCC_AGENT_IDLE", func(c Config) bool { return c.AgentIdle == 3*time.Minute }},
+		{"bad DCC_LOCAL_SLOTS", "", map[string]string{"DCC_LOCAL_SLOTS": "-2"}, "DCC_LOCAL_SLOTS", func(c Config) bool { return c.LocalSlots == runtime.NumCPU() }},
+		{"bad DCC_VERIFY", "", map[string]string{"DCC_VERIFY": "often"}, "DCC_VERIFY", func(c Config) bool { return c.Verify == 0 }},
+		{"bad DCC_LOCAL_POWER", "", map[string]string{"DCC_LOCAL_POWER": "0"}, "DCC_LOCAL_POWER", func(c Config) bool { return c.LocalPower == 1 }},
+		{"broken TOML", "broker = \n", nil, "config", func(c Config) bool { return c.Broker == "" }},
+		{"wrong type in TOML", "local_slots = \"four\"\n", nil, "config", func(c Config) bool { return c.LocalSlots == runtime.NumCPU() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cleanEnv(t)
+			if tt.rc != "" {
+				t.Setenv("DCC_CONFIG", writeFile(t, filepath.Join(t.TempDir(), "rc"), tt.rc))
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			c, warn := LoadConfig()
+			if len(warn) == 0 || !strings.Contains(strings.Join(warn, "\n"), tt.warnHas) {
+				t.Fatalf("warnings %q, want one about %s", warn, tt.warnHas)
+			}
+			if !tt.check(c) {
+				t.Fatalf("config after a bad value: %+v", c)
+			}
+		})
+	}
+}
+
+func TestLoadConfigMissingFileIsSilent(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("DCC_CONFIG", filepath.Join(t.TempDir(), "does-not-exist"))
+	if _, warn := LoadConfig(); len(warn) != 0 {
+		t.Fatalf("warnings for a missing file: %v", warn)
+	}
+}
+
+func TestLoadConfigFileSanitised(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("DCC_CONFIG", writeFile(t, filepath.Join(t.TempDir(), "rc"), "local_slots = -3\nlocal_power = -1\n"))
+	c, _ := LoadConfig()
+	if c.LocalSlots != runtime.NumCPU() || c.LocalPower != 1 {
+		t.Fatalf("LocalSlots %d LocalPower %g from negative file values", c.LocalSlots, c.LocalPower)
+	}
+}
+
+func TestPrintTable(t *testing.T) {
+	doc := &status.Doc{
+		Time: time.Unix(1_900_000_000, 0), Broker: "b:3633",
+		Hosts: []status.Host{
+			{Name: "sun1", CPUs: 8, Power: 3, Slots: 8, Busy: 5, Tier: 3, Reason: "power 3", State: "healthy", Load1: 4.25, JobsDone: 1234, Compilers: []string{"x86_64-linux-gnu gcc version 12.2.0"}},
+			{Name: "desk12", CPUs: 2, Power: 1, Slots: 2, Tier: 0, Reason: "draining", State: "draining", Note: "owner active", Compilers: []string{"x86_64-linux-gnu gcc version 12.2.0", "x86_64-pc-linux-gnu Debian clang version 14.0.6"}},
+		},
+		Users:  []status.User{{Name: "alice", Running: 5, Waiting: 17, Share: 0.625, Usage: 321.5}, {Name: "bob", Waiting: 2}},
+		Leases: 5, Queue: 19, Slots: 8, Busy: 5,
+	}
+	var out bytes.Buffer
+	PrintTable(&out, doc)
+	s := out.String()
+	for _, want := range []string{
+		"HOST", "sun1", "desk12", "5/8", "4.25", "1234", "healthy", "draining", "draining: owner active",
+		"USER", "alice", "bob", "17", "62%", "321.5",
+		"COMPILER", "x86_64-linux-gnu gcc version 12.2.0", "x86_64-pc-linux-gnu Debian clang version 14.0.6", "sun1,desk12",
+		"leases 5, queued 19, slots 5 busy of 8",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+	// Each host on its own line with its numbers.
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "sun1 ") && !strings.Contains(line, "5/8") {
+			t.Errorf("sun1 line %q", line)
+		}
+		if strings.HasPrefix(line, "x86_64-pc-linux-gnu") && !strings.HasSuffix(strings.TrimSpace(line), "desk12") {
+			t.Errorf("clang line %q", line)
+		}
+	}
+}
+
+func TestPrintTableEmpty(t *testing.T) {
+	var out bytes.Buffer
+	PrintTable(&out, &status.Doc{})
+	s := out.String()
+	if !strings.Contains(s, "HOST") || strings.Contains(s, "USER") || strings.Contains(s, "COMPILER") {
+		t.Fatalf("empty table:\n%s", s)
+	}
+	if !strings.Contains(s, "leases 0, queued 0, slots 0 busy of 0") {
+		t.Fatalf("summary missing:\n%s", s)
+	}
+}
+
+// capture runs f with os.Stdout and os.Stderr redirected and returns what
+// was written.
+func capture(t *testing.T, f func()) (stdout, stderr string) {
+	t.Helper()
+	oldOut, oldErr := os.Stdout, os.Stderr
+	ro, wo, _ := os.Pipe()
+	re, we, _ := os.Pipe()
+	os.Stdout, os.Stderr = wo, we
+	outc, errc := make(chan string), make(chan string)
+	go func() { b, _ := io.ReadAll(ro); outc <- string(b) }()
+	go func() { b, _ := io.ReadAll(re); errc <- string(b) }()
+	defer func() {
+		os.Stdout, os.Stderr = oldOut, oldErr
+	}()
+	f()
+	wo.Close()
+	we.Close()
+	return <-outc, <-errc
+}
+
+func TestMainUsage(t *testing.T) {
+	cleanEnv(t)
+	tests := []struct {
+		name       string
+		argv       []string
+		want       int
+		wantStdout string
+		wantStderr string
+	}{
+		{"no args", []string{"dcc"}, 2, "", "Usage:"},
+		{"no args, full path", []string{"/usr/local/bin/dcc"}, 2, "", "Usage:"},
+		{"--help", []string{"dcc", "--help"}, 0, "Usage:", ""},
+		{"-h", []string{"dcc", "-h"}, 0, "Usage:", ""},
+		{"help", []string{"dcc", "help"}, 0, "DCC_BROKER", ""},
+		{"version", []string{"dcc", "version"}, 0, "dcc ", ""},
+		{"farm without host", []string{"dcc", "farm", "drain"}, 2, "", "usage"},
+		{"farm unknown action", []string{"dcc", "farm", "explode", "h1"}, 2, "", "unknown action"},
+		{"farm block needs reason", []string{"dcc", "farm", "block", "h1"}, 2, "", "--reason"},
+		{"status bad flag", []string{"dcc", "status", "--nope"}, 2, "", ""},
+		{"status without broker", []string{"dcc", "status"}, 1, "", "no broker configured"},
+		{"agent without socket", []string{"dcc", "agent"}, 2, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var code int
+			out, errOut := capture(t, func() { code = Main(tt.argv) })
+			if code != tt.want {
+				t.Errorf("Main(%q) = %d, want %d; stderr %q", tt.argv, code, tt.want, errOut)
+			}
+			if tt.wantStdout != "" && !strings.Contains(out, tt.wantStdout) {
+				t.Errorf("stdout %q lacks %q", out, tt.wantStdout)
+			}
+			if tt.wantStderr != "" && !strings.Contains(errOut, tt.wantStderr) {
+				t.Errorf("stderr %q lacks %q", errOut, tt.wantStderr)
+			}
+		})
+	}
+}
+
+// Every setting the usage text documents exists.
+func TestUsageListsEveryVariable(t *testing.T) {
+	for _, k := range dccVars {
+		if k == "DCC_VERIFY" || k == "DCC_CONFIG" {
+			continue
+		}
+		if !strings.Contains(usage, k) {
+			t.Errorf("usage does not mention %s", k)
+		}
+	}
+	if !strings.Contains(usage, "DCC_CONFIG") {
+		t.Error("usage does not mention DCC_CONFIG")
+	}
+	t.Run("DCC_VERIFY", func(t *testing.T) {
+		if !strings.Contains(usage, "DCC_VERIFY") {
+			t.Fatal("dcc --help (internal/client/main.go usage) does not list DCC_VERIFY / verify = N, which LoadConfig reads and README promises --help lists")
+		}
+	})
+}
