@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -147,13 +148,5 @@ func Parse(r io.Reader) (*Farm, error) {
 
 // AllowsTarget reports whether a host may serve a compiler of target triple t.
 func (h Host) AllowsTarget(t string) bool {
-	if len(h.Targets) == 0 {
-		return true
-	}
-	for _, x := range h.Targets {
-		if x == t {
-			return true
-		}
-	}
-	return false
+	return len(h.Targets) == 0 || slices.Contains(h.Targets, t)
 }

@@ -11,6 +11,7 @@ package scheduler
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -230,11 +231,17 @@ func (h *Host) effectiveSlots() int {
 // RemoveFarmHost takes a host out of the farm: it gets no new leases; its
 // running leases are returned for the caller to revoke.
 func (s *Scheduler) RemoveFarmHost(name string, now time.Time) []lease.Lease {
+	return s.takeOut(name, now, func(h *Host) { h.InFarm = false })
+}
+
+// takeOut applies change to a host, which leaves it unusable, and revokes
+// its leases, returning them.
+func (s *Scheduler) takeOut(name string, now time.Time, change func(*Host)) []lease.Lease {
 	i, ok := s.byName[name]
 	if !ok {
 		return nil
 	}
-	s.info[i].InFarm = false
+	change(s.info[i])
 	s.refresh(i, now)
 	return s.revokeHost(name, now)
 }
@@ -264,13 +271,7 @@ func (s *Scheduler) Connect(name string, r Registration, now time.Time) {
 
 // Disconnect marks a host gone and returns its leases, now revoked.
 func (s *Scheduler) Disconnect(name string, now time.Time) []lease.Lease {
-	i, ok := s.byName[name]
-	if !ok {
-		return nil
-	}
-	s.info[i].Connected = false
-	s.refresh(i, now)
-	return s.revokeHost(name, now)
+	return s.takeOut(name, now, func(h *Host) { h.Connected = false })
 }
 
 // Load is a volunteer's periodic report.
@@ -401,15 +402,7 @@ func (s *Scheduler) offers(i int, fp string) bool {
 	if !ok {
 		return false
 	}
-	if len(h.Targets) == 0 {
-		return true
-	}
-	for _, x := range h.Targets {
-		if x == t {
-			return true
-		}
-	}
-	return false
+	return len(h.Targets) == 0 || slices.Contains(h.Targets, t)
 }
 
 // Compatible reports whether any usable host offers the compiler fp.

@@ -68,10 +68,7 @@ func (c *Chooser) Choose(hosts []Host, verdicts []Verdict, eligible func(i int) 
 	for i := range hosts {
 		h := &hosts[i]
 		v := verdicts[i]
-		if v.Tier <= 0 || h.Free() == 0 || v.Tier < bestTier {
-			continue
-		}
-		if eligible != nil && !eligible(i) {
+		if !candidate(h, v, bestTier, eligible, i) {
 			continue
 		}
 		fill := float64(h.Busy) / float64(h.Slots)
@@ -88,6 +85,12 @@ func (c *Chooser) Choose(hosts []Host, verdicts []Verdict, eligible func(i int) 
 	return best
 }
 
+// candidate says whether host i can take the next job and is in a tier at
+// least as good as the best found so far.
+func candidate(h *Host, v Verdict, bestTier int, eligible func(int) bool, i int) bool {
+	return v.Tier > 0 && v.Tier >= bestTier && h.Free() > 0 && (eligible == nil || eligible(i))
+}
+
 func (c *Chooser) chooseSpeed(hosts []Host, verdicts []Verdict, eligible func(i int) bool) int {
 	best, bestTier := -1, 0
 	var bestSpeed, bestFill float64
@@ -95,10 +98,7 @@ func (c *Chooser) chooseSpeed(hosts []Host, verdicts []Verdict, eligible func(i 
 	for i := range hosts {
 		h := &hosts[i]
 		v := verdicts[i]
-		if v.Tier <= 0 || h.Free() == 0 || v.Tier < bestTier {
-			continue
-		}
-		if eligible != nil && !eligible(i) {
+		if !candidate(h, v, bestTier, eligible, i) {
 			continue
 		}
 		sp := Speed(h)
