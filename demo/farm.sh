@@ -56,7 +56,7 @@ farm_volunteer() {
 	local name=$1 slots=$2 port
 	port=$(free_port)
 	"$BIN/volunteer" --broker "127.0.0.1:$FARM_PORT" --listen "127.0.0.1:$port" \
-		--name "$name" --slots "$slots" --key "$FARM_KEY" \
+		--name "$name" --slots "$slots" --key "$FARM_KEY" --control "$FARM_DIR/$name.ctl" \
 		--log-format console >"$FARM_DIR/logs/volunteer-$name.log" 2>&1 &
 	FARM_PIDS+=($!)
 }
@@ -81,7 +81,7 @@ print(sum(1 for h in d.get("hosts") or [] if h.get("state")=="healthy"))' 2>/dev
 		sleep 0.1
 	done
 	echo "only ${n:-0} of $want volunteers became healthy; logs in $FARM_DIR/logs" >&2
-	tail -3 "$FARM_DIR"/logs/volunteer-*.log >&2
+	for f in "$FARM_DIR"/logs/volunteer-*.log; do echo "== $f" >&2; tail -n 3 "$f" >&2; done
 	return 1
 }
 

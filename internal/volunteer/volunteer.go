@@ -155,9 +155,9 @@ func (v *Volunteer) Start() error {
 		go v.httpSrv.Serve(hl)
 	}
 	if v.cfg.Control != "" {
+		// pause/resume is a convenience: a volunteer without it still serves.
 		if err := v.serveControl(v.cfg.Control); err != nil {
-			ln.Close()
-			return err
+			v.log.Warn("volunteer pause/resume disabled", zap.Error(err))
 		}
 	}
 	v.evaluate()
