@@ -103,9 +103,9 @@ func TestAdminCommands(t *testing.T) {
 	// steady checks that a state survives the volunteer's next reports.
 	steady := func(state, note string) {
 		t.Helper()
-		h := waitState(f, "x", state, 2*time.Second)
+		waitState(f, "x", state, 2*time.Second)
 		time.Sleep(1200 * time.Millisecond)
-		h = testfarm.HostOf(f.Status(), "x")
+		h := testfarm.HostOf(f.Status(), "x")
 		if h.State != state || (note != "" && h.Note != note) || (state != "healthy" && h.Tier != 0) {
 			t.Fatalf("x after its volunteer reported again: state %q tier %d note %q; want %s, note %q", h.State, h.Tier, h.Note, state, note)
 		}

@@ -136,13 +136,13 @@ func TestLeaseTTL(t *testing.T) {
 	if _, ok := waitFor(10*time.Second, func() bool { return v.running() == 1 }); !ok {
 		t.Fatal("job did not start")
 	}
-	expired, ok := waitFor(5*time.Second, statusOK(f, func(d *status.Doc) bool {
+	_, ok := waitFor(5*time.Second, statusOK(f, func(d *status.Doc) bool {
 		return d.Leases == 0 && len(d.Reclaims) > 0 && strings.HasPrefix(d.Reclaims[0].Reason, "expired")
 	}))
 	if !ok {
 		t.Fatalf("unrenewed lease not expired: %+v", f.Status())
 	}
-	expired = time.Since(granted)
+	expired := time.Since(granted)
 	if expired < 2*time.Second {
 		t.Fatalf("lease expired after %s, before its TTL", expired)
 	}

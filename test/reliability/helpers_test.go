@@ -157,11 +157,6 @@ func (l *leaseReq) grant(t testing.TB) *wire.LeaseGrant {
 	}
 }
 
-func (l *leaseReq) release(id uint64, outcome string) {
-	l.c.Send(&wire.LeaseRelease{LeaseID: id, Outcome: outcome})
-	l.st.Close()
-}
-
 // grab leases a slot as user and returns the grant and the session holding it.
 func grab(t testing.TB, f *testfarm.Farm, user string, src []byte) (*yamux.Session, *wire.LeaseGrant) {
 	t.Helper()
