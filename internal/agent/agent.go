@@ -393,6 +393,11 @@ func (a *Agent) attempt(ctx context.Context, jl *jobLog, req *wire.AgentCompile,
 		release(wire.OutcomeFailed, err.Error())
 		return fallback(jl, "host_failed", "%s: %v", grant.Host, err), grant.Host
 	}
+	if strings.HasPrefix(res.Rejected, wire.RejectTooLarge) {
+		// The job's own size: compile it here, without blaming the host.
+		release(wire.OutcomeCancelled, res.Rejected)
+		return fallback(jl, "too_large", "%s", res.Rejected), ""
+	}
 	if res.Rejected != "" {
 		outcome := wire.OutcomeRejected
 		if res.Rejected == "job cancelled" || strings.HasPrefix(res.Rejected, "host unavailable") {

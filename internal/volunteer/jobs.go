@@ -194,8 +194,13 @@ func (v *Volunteer) serveJob(st *yamux.Stream, hello *wire.Hello) {
 		result.ExitCode, result.Stdout, result.Stderr = res.ExitCode, res.Stdout, res.Stderr
 		result.WallMs, result.CPUMs = res.Wall.Milliseconds(), res.CPU.Milliseconds()
 		if result.Rejected == "" && res.ExitCode == 0 {
-			result.Output = res.Output
-			result.Digest = digest(res.Output)
+			if len(res.Output)+len(res.Stdout)+len(res.Stderr) > wire.MaxJobFrame-(1<<20) {
+				outcome = wire.OutcomeCancelled
+				result.Rejected = fmt.Sprintf("%s (%d bytes)", wire.RejectTooLarge, len(res.Output))
+			} else {
+				result.Output = res.Output
+				result.Digest = digest(res.Output)
+			}
 		}
 		v.m.duration.Observe(res.Wall.Seconds())
 	}

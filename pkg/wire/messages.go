@@ -195,6 +195,11 @@ type JobRequest struct {
 	Digest      []byte   `msgpack:"digest"`
 }
 
+// RejectTooLarge starts the Rejected reason of a job whose output does
+// not fit in a frame: the job's own property, not the host's fault, and no
+// other host would do better.
+const RejectTooLarge = "output too large to return"
+
 // JobResult is the volunteer's answer.
 type JobResult struct {
 	// Rejected is non-empty when the volunteer refused or failed to run the

@@ -163,3 +163,41 @@ func TestAgentDoesNotHoldInheritedDescriptors(t *testing.T) {
 		t.Fatal("the agent holds a descriptor inherited from dcc's parent (the pipe never reached end of file)")
 	}
 }
+
+// TestOutputTooLargeCompilesLocallyWithoutBlamingTheHost: an object that
+// does not fit in a frame is the job's property, not the host's fault.
+func TestOutputTooLargeCompilesLocallyWithoutBlamingTheHost(t *testing.T) {
+	f := testfarm.New(t, testfarm.Host{Name: "big", CPUs: 2, Power: 2})
+	f.StartBroker()
+	wrapDir := t.TempDir()
+	wrapper := filepath.Join(wrapDir, "gcc")
+	script := `#!/bin/sh
+if [ "$1" = -v ]; then exec gcc -v; fi
+out=
+while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done
+head -c 70000000 /dev/zero > "$out"
+`
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.StartVolunteer("big", 2, "--compilers", wrapper)
+	f.WaitHosts("big")
+	dir, loc := t.TempDir(), t.TempDir()
+	writeSources(t, dir)
+	writeSources(t, loc)
+	r := f.DCC(dir, "gcc", "-O2", "-c", "plain.c", "-o", "plain.o")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "too_large") || !strings.Contains(r.Stderr, "compiling locally") {
+		t.Fatalf("exit %d:\n%s", r.Code, r.Stderr)
+	}
+	testfarm.Run(t, loc, nil, "gcc", "-O2", "-c", "plain.c", "-o", "plain.o")
+	if string(readFile(t, filepath.Join(dir, "plain.o"))) != string(readFile(t, filepath.Join(loc, "plain.o"))) {
+		t.Fatal("the local fallback object differs from gcc's")
+	}
+	h := testfarm.HostOf(f.Status(), "big")
+	if h.Failures != 0 || h.State != "healthy" {
+		t.Fatalf("host blamed for a too-large object: state %s, failures %d", h.State, h.Failures)
+	}
+	if strings.Count(r.Stderr, "lease requested") != 1 {
+		t.Fatalf("a too-large object was retried on the farm:\n%s", r.Stderr)
+	}
+}
