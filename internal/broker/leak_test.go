@@ -56,6 +56,16 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	vc.Send(&wire.HostStatus{Available: true})
+	// The registration travels on another connection than the lease
+	// request below: wait until the broker has it.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if d := b.Status(""); len(d.Hosts) == 1 && d.Hosts[0].Tier > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("volunteer not usable: %+v", b.Status(""))
+		}
+	}
 
 	// A client leases, renews and releases.
 	cs, _, err := transport.Dial(ctx, b.Addr(), key, wire.Hello{Role: wire.RoleClient, Name: "c", User: "alice"})
