@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,10 +11,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcc-farm/dcc/internal/agent"
-	"github.com/dcc-farm/dcc/internal/broker"
 	"github.com/dcc-farm/dcc/internal/buildinfo"
-	"github.com/dcc-farm/dcc/internal/logging"
-	"github.com/dcc-farm/dcc/internal/volunteer"
+	"github.com/dcc-farm/dcc/internal/testfarm"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
@@ -25,37 +22,12 @@ import (
 // no goroutine may outlive the agent.
 func TestNoGoroutineLeak(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "key")
-	os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
-	farmFile := filepath.Join(dir, "farm")
-	os.WriteFile(farmFile, []byte("v1 16 2 slots=2\n"), 0o644)
-	bc := broker.DefaultConfig()
-	bc.Listen, bc.HTTP, bc.FarmFile, bc.StateDir, bc.KeyFile = "127.0.0.1:0", "", farmFile, filepath.Join(dir, "state"), keyFile
-	bc.Overload, bc.Saturated = 1e6, 1e6 // the test machine's own load must not take the host out
-	b, err := broker.New(bc, logging.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := testfarm.StartInProcess(t, "v1 16 2 slots=2\n", false)
+	b := p.Broker
 	defer b.Close()
-	vc := volunteer.DefaultConfig()
-	vc.Broker, vc.Listen, vc.Name, vc.Slots, vc.KeyFile, vc.TempDir, vc.Compilers = b.Addr(), "127.0.0.1:0", "v1", 2, keyFile, dir, []string{"gcc"}
-	v, err := volunteer.New(vc, logging.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.Start(); err != nil {
-		t.Fatal(err)
-	}
+	v := p.StartVolunteer(t, "v1", 2, nil)
 	defer v.Close()
-	v.WaitRegistered(5 * time.Second)
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Status("").Slots == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	keyFile := p.KeyFile
 
 	rt, err := os.MkdirTemp("", "dccleak-")
 	if err != nil {
@@ -96,7 +68,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	wire.NewConn(conn, wire.MaxJobFrame, 5*time.Second).Send(req)
 	conn.Close()
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for b.Status("").Leases != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}

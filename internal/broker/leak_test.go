@@ -3,15 +3,12 @@ package broker_test
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/dcc-farm/dcc/internal/broker"
-	"github.com/dcc-farm/dcc/internal/logging"
+	"github.com/dcc-farm/dcc/internal/testfarm"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -22,22 +19,9 @@ import (
 // closes everything: no goroutine may outlive the broker.
 func TestNoGoroutineLeak(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "key")
-	os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
-	farmFile := filepath.Join(dir, "farm")
-	os.WriteFile(farmFile, []byte("v1 16 2 slots=4\n"), 0o644)
-	cfg := broker.DefaultConfig()
-	cfg.Listen, cfg.HTTP, cfg.FarmFile, cfg.StateDir, cfg.KeyFile = "127.0.0.1:0", "127.0.0.1:0", farmFile, filepath.Join(dir, "state"), keyFile
-	cfg.Overload, cfg.Saturated = 1e6, 1e6 // the test machine's own load must not take the host out
-	b, err := broker.New(cfg, logging.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	key, _ := wire.LoadKey(keyFile)
+	p := testfarm.StartInProcess(t, "v1 16 2 slots=4\n", true)
+	b := p.Broker
+	key, _ := wire.LoadKey(p.KeyFile)
 	ctx := context.Background()
 
 	// A volunteer registers.

@@ -77,11 +77,7 @@ func (p *DMUCS) try(j *Job) bool {
 		p.s.StartRemote(j, h)
 		return true
 	}
-	if j.User.LocalFree() {
-		p.s.StartLocal(j)
-		return true
-	}
-	return false
+	return p.s.TryLocal(j)
 }
 
 func (p *DMUCS) Submit(j *Job) {

@@ -289,6 +289,16 @@ func (s *Sim) StartRemote(j *Job, h *HostState) {
 	s.reschedule(h)
 }
 
+// TryLocal runs j on its user's machine if a local slot is free, and says
+// whether it did: every policy's "compile locally" fallback.
+func (s *Sim) TryLocal(j *Job) bool {
+	if !j.User.LocalFree() {
+		return false
+	}
+	s.StartLocal(j)
+	return true
+}
+
 // StartLocal runs j on its user's machine now. A local slot must be free.
 func (s *Sim) StartLocal(j *Job) {
 	u := j.User

@@ -53,8 +53,7 @@ func (p *Fastest) Submit(j *Job) {
 			return
 		}
 	}
-	if j.User.LocalFree() {
-		p.s.StartLocal(j)
+	if p.s.TryLocal(j) {
 		return
 	}
 	p.wait[j.User.Index] = append(p.wait[j.User.Index], j)

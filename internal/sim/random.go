@@ -45,11 +45,7 @@ func (p *Random) try(j *Job) bool {
 			return true
 		}
 	}
-	if j.User.LocalFree() {
-		p.s.StartLocal(j)
-		return true
-	}
-	return false
+	return p.s.TryLocal(j)
 }
 
 func (p *Random) Submit(j *Job) {

@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/dcc-farm/dcc/internal/broker"
-	"github.com/dcc-farm/dcc/internal/logging"
+	"github.com/dcc-farm/dcc/internal/testfarm"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/internal/volunteer"
 	"github.com/dcc-farm/dcc/pkg/wire"
@@ -25,40 +22,11 @@ import (
 // everything: no goroutine may outlive the volunteer.
 func TestNoGoroutineLeak(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "key")
-	os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600)
-	farmFile := filepath.Join(dir, "farm")
-	os.WriteFile(farmFile, []byte("v1 16 2 slots=2\n"), 0o644)
-	bc := broker.DefaultConfig()
-	bc.Listen, bc.HTTP, bc.FarmFile, bc.StateDir, bc.KeyFile = "127.0.0.1:0", "", farmFile, filepath.Join(dir, "state"), keyFile
-	bc.Overload, bc.Saturated = 1e6, 1e6 // the test machine's own load must not take the host out
-	b, err := broker.New(bc, logging.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := testfarm.StartInProcess(t, "v1 16 2 slots=2\n", false)
+	b := p.Broker
 	defer b.Close()
-
-	vc := volunteer.DefaultConfig()
-	vc.Broker, vc.Listen, vc.Name, vc.Slots, vc.KeyFile, vc.TempDir, vc.Compilers = b.Addr(), "127.0.0.1:0", "v1", 2, keyFile, dir, []string{"gcc"}
-	vc.HTTP = "127.0.0.1:0"
-	v, err := volunteer.New(vc, logging.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if !v.WaitRegistered(5 * time.Second) {
-		t.Fatal("volunteer did not register")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Status("").Slots == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	v := p.StartVolunteer(t, "v1", 2, func(c *volunteer.Config) { c.HTTP = "127.0.0.1:0" })
+	keyFile := p.KeyFile
 	fp := v.Compilers()[0].Fingerprint
 	key, _ := wire.LoadKey(keyFile)
 	ctx := context.Background()
@@ -111,7 +79,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		slow.WriteString("int g" + string(rune('a'+i%26)) + itoa(i) + "(int *a,int n){int s=0;for(int i=0;i<n;i++)for(int j=0;j<n;j++)s+=a[i]^a[j]*j;return s;}\n")
 	}
 	run(preprocess(t, slow.String()), true)
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for b.Status("").Leases != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
