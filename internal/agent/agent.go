@@ -560,13 +560,7 @@ func (a *Agent) dropVolunteer(addr string, s *yamux.Session) {
 }
 
 func (a *Agent) countFallback(why string) {
-	kind := why
-	for i := 0; i < len(why); i++ {
-		if why[i] == ':' {
-			kind = why[:i]
-			break
-		}
-	}
+	kind, _, _ := strings.Cut(why, ":")
 	a.fbMu.Lock()
 	a.fallback[kind]++
 	a.fbMu.Unlock()

@@ -55,6 +55,7 @@ type Broker struct {
 
 type waitResult struct {
 	grant  *scheduler.Grant
+	addr   string // where the granted host takes jobs
 	denied string
 }
 

@@ -218,7 +218,7 @@ func (b *Broker) handleLease(c *wire.Conn, r *streamReader, hello *wire.Hello, s
 	g := first.grant
 	lid := g.Lease.ID
 	err := c.Send(&wire.LeaseGrant{
-		LeaseID: uint64(lid), Host: g.Lease.Host, Addr: b.hostAddr(g.Lease.Host), Tier: g.Lease.Tier, Power: g.Lease.Power,
+		LeaseID: uint64(lid), Host: g.Lease.Host, Addr: first.addr, Tier: g.Lease.Tier, Power: g.Lease.Power,
 		TTLMs: b.cfg.LeaseTTL.Milliseconds(), WaitMs: g.Wait.Milliseconds(), Token: b.token(g, req),
 	})
 	if err != nil {
@@ -310,15 +310,6 @@ func (b *Broker) releaseLease(id lease.ID, outcome, reason string) {
 	b.dispatchLocked(now)
 }
 
-func (b *Broker) hostAddr(name string) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if h, ok := b.sched.Host(name); ok {
-		return h.Addr
-	}
-	return ""
-}
-
 // dispatchLocked places waiting requests and wakes their waiters. Caller holds mu.
 func (b *Broker) dispatchLocked(now time.Time) {
 	for _, g := range b.sched.Dispatch(now) {
@@ -336,7 +327,11 @@ func (b *Broker) dispatchLocked(now time.Time) {
 			zap.String("host", g.Lease.Host), zap.Int("tier", g.Lease.Tier), zap.Duration("waited", g.Wait), zap.String("file", g.Lease.File))
 		b.m.granted.WithLabelValues(fmt.Sprint(g.Lease.Tier)).Inc()
 		b.m.wait.Observe(g.Wait.Seconds())
-		w.ch <- waitResult{grant: &g}
+		addr := ""
+		if h, ok := b.sched.Host(g.Lease.Host); ok {
+			addr = h.Addr
+		}
+		w.ch <- waitResult{grant: &g, addr: addr}
 	}
 }
 

@@ -238,9 +238,6 @@ func (v *Volunteer) untrackSession(s *yamux.Session) {
 	v.sessMu.Unlock()
 }
 
-// status builds the periodic report.
-func (v *Volunteer) status() wire.HostStatus { return v.evaluate() }
-
 func readLoad() (float64, float64, float64) {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
@@ -309,7 +306,7 @@ func (v *Volunteer) brokerSession() error {
 		return err
 	}
 	c := wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
-	reg := &wire.Register{Name: v.cfg.Name, Addr: v.advertise(), CPUs: numCPU(), Slots: v.cfg.Slots, Status: v.status()}
+	reg := &wire.Register{Name: v.cfg.Name, Addr: v.advertise(), CPUs: numCPU(), Slots: v.cfg.Slots, Status: v.evaluate()}
 	for _, o := range v.compilers {
 		reg.Compilers = append(reg.Compilers, wire.CompilerInfo{Name: o.Name, Fingerprint: o.Fingerprint})
 	}
@@ -359,12 +356,12 @@ func (v *Volunteer) brokerSession() error {
 				return err
 			}
 		case <-t.C:
-			s := v.status()
+			s := v.evaluate()
 			if err := send(&s); err != nil {
 				return err
 			}
 		case <-v.kick:
-			s := v.status()
+			s := v.evaluate()
 			if err := send(&s); err != nil {
 				return err
 			}
