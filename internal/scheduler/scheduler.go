@@ -91,6 +91,9 @@ type Grant struct {
 	Request uint64
 	Lease   lease.Lease
 	Wait    time.Duration
+	// Speed is how fast the job is expected to run on its host (power ×
+	// CPU share under the host's load, tiering.Speed), for DeclineGrant.
+	Speed float64
 }
 
 // Scheduler is the decision core. Invariants: hosts[i].Busy equals the
@@ -118,10 +121,25 @@ type Scheduler struct {
 	// scoring scratch, rebuilt per Dispatch
 	scoreNow  time.Time
 	meanUsage float64
+	// seniority[u] is the weight factor of backlogged user u (see
+	// seniority.go), rebuilt with the scores; users not in it have 1.
+	seniority map[string]float64
+	// backlogged[u]: u wants more slots than its fair share (see
+	// findBacklogged), rebuilt with the scores.
+	backlogged map[string]bool
+	senList    []senior // scratch for rebuilding seniority
+	demands    []demand // scratch for water-filling
+	// busySince[u] is when u's current busy period began: its first
+	// request while it held no lease and had none waiting.
+	busySince map[string]time.Time
 	// free is the number of free slots on hosts with tier > 0 (kept by
 	// refresh), so Dispatch stops without scanning when the farm is full.
 	free     int
 	hostFree []int // per host: its contribution to free
+	// usable is the number of slots on hosts with tier > 0 (kept by
+	// refresh like free); hostUsable[i] is host i's contribution.
+	usable     int
+	hostUsable []int
 	// Dispatch's reused state, so that the hot path does not allocate:
 	// the grants it returns, and method values bound once.
 	grants      []Grant
@@ -140,15 +158,18 @@ func New(cfg Config, first lease.ID) *Scheduler {
 	chooser := tiering.NewChooser(cfg.Tiering, cfg.Seed)
 	chooser.Rank = cfg.Rank
 	s := &Scheduler{
-		cfg:     cfg,
-		byName:  make(map[string]int),
-		leases:  lease.NewTable(first),
-		ledger:  fairshare.NewLedger(cfg.HalfLife),
-		queue:   fairshare.NewQueue(),
-		chooser: chooser,
-		reqs:    make(map[uint64]Request),
-		running: make(map[string]float64),
-		count:   make(map[string]int),
+		cfg:        cfg,
+		byName:     make(map[string]int),
+		leases:     lease.NewTable(first),
+		ledger:     fairshare.NewLedger(cfg.HalfLife),
+		queue:      fairshare.NewQueue(),
+		chooser:    chooser,
+		reqs:       make(map[uint64]Request),
+		running:    make(map[string]float64),
+		count:      make(map[string]int),
+		seniority:  make(map[string]float64),
+		backlogged: make(map[string]bool),
+		busySince:  make(map[string]time.Time),
 	}
 	s.scoreFn = s.score
 	s.placeableFn = s.placeable
@@ -178,6 +199,7 @@ func (s *Scheduler) index(name string) int {
 	s.hosts = append(s.hosts, tiering.Host{})
 	s.verdict = append(s.verdict, tiering.Verdict{})
 	s.hostFree = append(s.hostFree, 0)
+	s.hostUsable = append(s.hostUsable, 0)
 	return i
 }
 
@@ -349,12 +371,14 @@ func (s *Scheduler) refresh(i int, now time.Time) {
 	s.hosts[i] = h.Host
 	s.verdict[i] = tiering.Classify(&s.hosts[i], s.cfg.Tiering)
 	h.verdict = s.verdict[i]
-	f := 0
+	f, u := 0, 0
 	if s.verdict[i].Tier > 0 {
-		f = s.hosts[i].Free()
+		f, u = s.hosts[i].Free(), s.hosts[i].Slots
 	}
 	s.free += f - s.hostFree[i]
 	s.hostFree[i] = f
+	s.usable += u - s.hostUsable[i]
+	s.hostUsable[i] = u
 }
 
 // note says why a host is blocked or draining, from whoever decided it
@@ -429,6 +453,7 @@ func (s *Scheduler) Offered(fp, except string) (offered, usable int) {
 
 // Enqueue adds a request to the waiting queue. Call Dispatch to place it.
 func (s *Scheduler) Enqueue(r Request, now time.Time) {
+	s.noteBusy(r.User, now)
 	s.reqs[r.ID] = r
 	key := r.Fingerprint
 	if r.Avoid != "" {
@@ -446,7 +471,11 @@ func (s *Scheduler) Cancel(id uint64) bool {
 }
 
 func (s *Scheduler) score(user string) float64 {
-	return s.cfg.Policy.Score(s.running[user], s.ledger.Usage(user, s.scoreNow), s.meanUsage, s.ledger.Weight(user))
+	w := s.ledger.Weight(user)
+	if f, ok := s.seniority[user]; ok {
+		w *= f
+	}
+	return s.cfg.Policy.Score(s.running[user], s.ledger.Usage(user, s.scoreNow), s.meanUsage, w)
 }
 
 func (s *Scheduler) prepareScores(now time.Time) {
@@ -461,6 +490,8 @@ func (s *Scheduler) prepareScores(now time.Time) {
 	if n > 0 {
 		s.meanUsage = sum / float64(n)
 	}
+	s.findBacklogged()
+	s.rankSeniority()
 }
 
 func (s *Scheduler) eligible(i int) bool {
@@ -490,6 +521,7 @@ func (s *Scheduler) Dispatch(now time.Time) []Grant {
 			break
 		}
 		chosen := s.chosen
+		speed := s.speedOf(chosen)
 		r := s.reqs[fr.ID]
 		delete(s.reqs, fr.ID)
 		h := s.info[chosen]
@@ -500,7 +532,7 @@ func (s *Scheduler) Dispatch(now time.Time) []Grant {
 		s.running[r.User] += h.Power
 		s.count[r.User]++
 		s.refresh(chosen, now)
-		out = append(out, Grant{Request: r.ID, Lease: *l, Wait: now.Sub(fr.Arrived)})
+		out = append(out, Grant{Request: r.ID, Lease: *l, Wait: now.Sub(fr.Arrived), Speed: speed})
 	}
 	s.grants = out
 	return out
@@ -650,24 +682,13 @@ func (s *Scheduler) EstimateWait(id uint64, now time.Time) (position int, est ti
 	}
 	s.prepareScores(now)
 	position = s.queue.Position(id, s.scoreFn) + 1
-	slots := 0
-	for i := range s.info {
-		if s.verdict[i].Tier > 0 && s.offers(i, r.Fingerprint) {
-			slots += s.hosts[i].Slots
-		}
-	}
+	slots := s.usableSlots(r.Fingerprint)
 	if slots == 0 {
 		return position, time.Hour
 	}
 	est = time.Duration(float64(position) / float64(slots) * float64(s.meanLease))
 	if n := s.count[r.User]; n > 0 {
-		active := len(s.count)
-		s.queue.EachUser(func(u string, _ int) {
-			if _, running := s.count[u]; !running {
-				active++
-			}
-		})
-		if n*active >= slots {
+		if n*s.activeUsers() >= slots {
 			own := time.Duration(float64(s.queue.Index(id)+1) / float64(n) * float64(s.meanLease))
 			est = max(est, own)
 		}

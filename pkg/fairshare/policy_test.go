@@ -1,6 +1,9 @@
 package fairshare
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestPolicyScore(t *testing.T) {
 	tests := []struct {
@@ -54,5 +57,45 @@ func TestPolicyMonotonic(t *testing.T) {
 				t.Errorf("doubling weight does not halve the score (w %g)", w)
 			}
 		}
+	}
+}
+
+func TestSeniorityFactor(t *testing.T) {
+	p := Policy{Seniority: 1}
+	tests := []struct {
+		name    string
+		p       Policy
+		rank, n int
+		want    float64
+	}{
+		{"alone", p, 0, 1, 1},
+		{"oldest of two", p, 0, 2, 2},
+		{"youngest of two", p, 1, 2, 1},
+		{"middle of three", p, 1, 3, math.Sqrt2},
+		{"oldest of five", p, 0, 5, 2},
+		{"youngest of five", p, 4, 5, 1},
+		{"off", Policy{}, 0, 2, 1},
+		{"seniority 2", Policy{Seniority: 2}, 0, 2, 3},
+		{"rank out of range", p, 5, 2, 1},
+		{"negative rank", p, -1, 2, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.SeniorityFactor(tt.rank, tt.n); !near(got, tt.want) {
+				t.Errorf("SeniorityFactor(%d, %d) = %g, want %g", tt.rank, tt.n, got, tt.want)
+			}
+		})
+	}
+	// Ranks are spaced evenly on a log scale: each step is the same ratio.
+	for n := 3; n <= 7; n++ {
+		r := p.SeniorityFactor(0, n) / p.SeniorityFactor(1, n)
+		for k := 1; k < n-1; k++ {
+			if !near(p.SeniorityFactor(k, n)/p.SeniorityFactor(k+1, n), r) {
+				t.Errorf("n=%d: uneven step at rank %d", n, k)
+			}
+		}
+	}
+	if DefaultPolicy().Seniority != 1 {
+		t.Errorf("DefaultPolicy %+v", DefaultPolicy())
 	}
 }
