@@ -14,15 +14,18 @@ import (
 // that ends releases its lease (Release, Dispatch); a host that leaves
 // disconnects (Disconnect revokes its leases).
 //
-// The client side is modelled on the agent: a request carries
-// LocalSlotFree and LocalEstimate (the user's mean job time over its
-// local power); when Dispatch cannot place it at once and the broker's
-// EstimateWait is longer than LocalEstimate while a local slot is free,
-// the broker answers "compile locally" (handleLease does exactly this).
-// Otherwise the request waits in the queue. When a local slot frees
-// while the user has requests waiting, the client asks again for its
-// oldest one (Requeue below; see docs/scheduling.md for what the agent
-// must implement).
+// The client side is modelled on the agent, and every "compile locally"
+// choice goes through the scheduler's pure functions, as the broker's and
+// the agent's must:
+//   - a request that Dispatch cannot place at once compiles locally if
+//     scheduler.CompileLocally says so (the broker's answer to a request
+//     with LocalSlotFree and LocalEstimateMs);
+//   - when a local slot frees while the user has requests waiting, the
+//     client asks the same question for its newest waiting request (the
+//     one with the longest wait ahead of it) and withdraws it if the
+//     answer is yes (the agent's work stealing);
+//   - a grant on a host no faster than a free local slot is given back
+//     (scheduler.DeclineGrant, Scheduler.Decline) and compiled at home.
 type DCC struct {
 	s     *Sim
 	cfg   scheduler.Config
@@ -32,13 +35,23 @@ type DCC struct {
 	next  uint64
 	// waitingOf[user] lists the user's waiting jobs, oldest first.
 	waitingOf [][]*Job
+	remote    []float64 // per user: EWMA of remote run times, seconds
+
+	// Switches for the variants docs/scheduling.md compares (all on in
+	// NewDCC except Eager).
+
 	// Requeue: re-evaluate a waiting request when a local slot frees.
 	Requeue bool
 	// Gain: the client's LocalEstimate is local run time minus its mean
 	// remote run time (the time a local compile loses against a remote
 	// one), not the whole local run time.
-	Gain   bool
-	remote []float64 // per user: EWMA of remote run times, seconds
+	Gain bool
+	// Backlog: the broker reports Backlogged (CompileLocally's rule 2);
+	// off, a request goes home only when its own wait exceeds the gain.
+	Backlog bool
+	// Decline: a grant on a host no faster than a free local slot is
+	// given back (DeclineGrant).
+	Decline bool
 	// Eager: a request that cannot be placed at once runs locally whenever
 	// a local slot is free, whatever the estimated wait.
 	Eager bool
@@ -51,7 +64,9 @@ const Fingerprint = "x86_64-linux-gnu gcc 13"
 func NewDCC() *DCC { return NewDCCWith(scheduler.DefaultConfig()) }
 
 // NewDCCWith returns our policy with a given scheduler configuration.
-func NewDCCWith(cfg scheduler.Config) *DCC { return &DCC{cfg: cfg, Requeue: true, Gain: true} }
+func NewDCCWith(cfg scheduler.Config) *DCC {
+	return &DCC{cfg: cfg, Requeue: true, Gain: true, Backlog: true, Decline: true}
+}
 
 func (p *DCC) Name() string { return "dcc" }
 
@@ -94,15 +109,27 @@ func (p *DCC) report(h *HostState) {
 		Own1: h.OwnAvg1(), OwnKnown: true}, p.s.Time())
 }
 
+// dispatch places what the scheduler grants. A grant the client declines
+// frees its slot again, so the scheduler is asked once more until every
+// grant is taken.
 func (p *DCC) dispatch() {
-	for _, g := range p.sched.Dispatch(p.s.Time()) {
-		j := p.req[g.Request]
-		delete(p.req, g.Request)
-		p.unwait(j)
-		p.lease[g.Lease.ID] = j
-		j.Tag = uint64(g.Lease.ID)
-		h, _ := p.hostByName(g.Lease.Host)
-		p.s.StartRemote(j, h)
+	for declined := true; declined; {
+		declined = false
+		for _, g := range p.sched.Dispatch(p.s.Time()) {
+			j := p.req[g.Request]
+			delete(p.req, g.Request)
+			p.unwait(j)
+			if p.Decline && scheduler.DeclineGrant(g.Speed, j.User.LocalPower, j.User.LocalFree()) {
+				p.sched.Decline(g.Lease.ID, p.s.Time())
+				p.s.StartLocal(j)
+				declined = true
+				continue
+			}
+			p.lease[g.Lease.ID] = j
+			j.Tag = uint64(g.Lease.ID)
+			h, _ := p.hostByName(g.Lease.Host)
+			p.s.StartRemote(j, h)
+		}
 	}
 }
 
@@ -153,15 +180,21 @@ func (p *DCC) Submit(j *Job) {
 	p.maybeLocal(j)
 }
 
-// maybeLocal applies the broker's "compile locally" answer to a waiting
-// request: with a local slot free and an estimated wait longer than a
-// local compile, the request leaves the queue and runs locally.
+// maybeLocal asks scheduler.CompileLocally about a waiting request, with
+// the broker's side from Scheduler.LocalQuery and the client's (a free
+// local slot, its gain) from the user; if the answer is yes the request
+// leaves the queue and runs locally.
 func (p *DCC) maybeLocal(j *Job) bool {
-	if !j.User.LocalFree() {
-		return false
+	q := p.sched.LocalQuery(j.Tag, p.s.Time())
+	q.SlotFree = j.User.LocalFree()
+	q.Gain = p.localEstimate(j.User)
+	if !p.Backlog {
+		q.Backlogged = false
 	}
-	_, est := p.sched.EstimateWait(j.Tag, p.s.Time())
-	if !p.Eager && est <= p.localEstimate(j.User) {
+	if p.Eager {
+		q.Gain = -1
+	}
+	if !scheduler.CompileLocally(q) {
 		return false
 	}
 	p.sched.Cancel(j.Tag)
@@ -181,7 +214,8 @@ func (p *DCC) Done(j *Job) {
 		p.dispatch()
 		return
 	}
-	// A local slot freed: the client asks again for its oldest waiting job.
+	// A local slot freed: the client asks again for its newest waiting
+	// job, the one with the longest wait ahead of it.
 	if p.Requeue {
 		if w := p.waitingOf[j.User.Index]; len(w) > 0 {
 			p.maybeLocal(w[len(w)-1])

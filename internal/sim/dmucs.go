@@ -88,8 +88,19 @@ func (p *DMUCS) Submit(j *Job) {
 
 func (p *DMUCS) retry() {
 	keep := p.wait[:0]
+	// Once no host has a free slot none will within this pass (starting
+	// jobs locally frees none), so the rest only try their local slots.
+	farmFull := false
 	for _, j := range p.wait {
-		if !p.try(j) {
+		if !farmFull {
+			if h := p.pick(); h != nil {
+				p.busy[h.Index]++
+				p.s.StartRemote(j, h)
+				continue
+			}
+			farmFull = true
+		}
+		if !p.s.TryLocal(j) {
 			keep = append(keep, j)
 		}
 	}

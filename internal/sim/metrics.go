@@ -150,7 +150,7 @@ func Jain(xs []float64) float64 {
 }
 
 func (s *Sim) result() *Result {
-	r := &Result{Policy: s.policy.Name(), MakespanS: s.end, LowerBoundS: LowerBound(s.sc),
+	r := &Result{Policy: s.policy.Name(), MakespanS: s.end, LowerBoundS: s.sc.lowerBound(),
 		LocalJobs: s.local, RedoneJobs: s.redone, ContendedS: s.contended, Users: map[string]UserResult{}}
 	first := math.Inf(1)
 	for _, u := range s.users {
@@ -226,4 +226,55 @@ func (s *Sim) result() *Result {
 		r.LightTurnaroundS = sumLight / float64(nLight)
 	}
 	return r
+}
+
+// Mean averages results of one policy over several runs (seeds) field by
+// field, the users' figures included (a user missing from a run counts
+// as absent there). It returns nil for no results.
+func Mean(rs []*Result) *Result {
+	if len(rs) == 0 {
+		return nil
+	}
+	n := float64(len(rs))
+	m := &Result{Policy: rs[0].Policy, Users: map[string]UserResult{}}
+	var local, redone float64
+	counts := map[string]int{}
+	for _, r := range rs {
+		m.MakespanS += r.MakespanS / n
+		m.LowerBoundS += r.LowerBoundS / n
+		m.MeanWaitS += r.MeanWaitS / n
+		m.P99WaitS += r.P99WaitS / n
+		m.Jain += r.Jain / n
+		m.ContendedS += r.ContendedS / n
+		m.MedianRunS += r.MedianRunS / n
+		m.MeanTurnaroundS += r.MeanTurnaroundS / n
+		m.LightTurnaroundS += r.LightTurnaroundS / n
+		m.WorstTurnaroundS += r.WorstTurnaroundS / n
+		m.LightP99WaitS += r.LightP99WaitS / n
+		local += float64(r.LocalJobs)
+		redone += float64(r.RedoneJobs)
+		for u, ur := range r.Users {
+			acc := m.Users[u]
+			acc.TurnaroundS += ur.TurnaroundS
+			acc.P99WaitS += ur.P99WaitS
+			acc.Share += ur.Share
+			acc.FairX += ur.FairX
+			acc.Jobs += ur.Jobs
+			acc.Light = acc.Light || ur.Light
+			m.Users[u] = acc
+			counts[u]++
+		}
+	}
+	m.LocalJobs = int(math.Round(local / n))
+	m.RedoneJobs = int(math.Round(redone / n))
+	for u, acc := range m.Users {
+		k := float64(counts[u])
+		acc.TurnaroundS /= k
+		acc.P99WaitS /= k
+		acc.Share /= k
+		acc.FairX /= k
+		acc.Jobs = int(math.Round(float64(acc.Jobs) / k))
+		m.Users[u] = acc
+	}
+	return m
 }

@@ -20,6 +20,28 @@ type Scenario struct {
 	// contended intervals inside [FromS, ToS) (to compare with a live run
 	// measured over a window).
 	ShareWindow *Interval `json:"share_window,omitempty"`
+
+	// bounds caches LowerBound by the scenario's content (its JSON, the
+	// seed included), so that comparing policies computes it once and a
+	// scenario changed in place is not served a stale bound.
+	bounds map[string]float64
+}
+
+// lowerBound is LowerBound(sc), cached.
+func (sc *Scenario) lowerBound() float64 {
+	key, err := json.Marshal(sc)
+	if err != nil {
+		return LowerBound(sc)
+	}
+	if b, ok := sc.bounds[string(key)]; ok {
+		return b
+	}
+	if sc.bounds == nil {
+		sc.bounds = map[string]float64{}
+	}
+	b := LowerBound(sc)
+	sc.bounds[string(key)] = b
+	return b
 }
 
 // Host is a farm host.

@@ -133,30 +133,37 @@ func TestRandomScenarios(t *testing.T) {
 		n = 8
 	}
 	for seed := uint64(1); seed <= uint64(n); seed++ {
-		sc := randomScenario(seed)
-		if err := sc.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		res := map[string]*Result{}
-		for _, p := range Policies {
-			r, _ := RunNamed(sc, p)
-			res[p] = r
-			if r.MakespanS < r.LowerBoundS*(1-1e-9) {
-				t.Errorf("seed %d %s: makespan %.2f below the lower bound %.2f", seed, p, r.MakespanS, r.LowerBoundS)
-			}
-		}
-		d := res["dcc"]
-		bestMk, bestTurn, bestWorst := math.Inf(1), math.Inf(1), math.Inf(1)
-		for _, p := range Policies[:3] {
-			bestMk = math.Min(bestMk, res[p].MakespanS)
-			bestTurn = math.Min(bestTurn, res[p].MeanTurnaroundS)
-			bestWorst = math.Min(bestWorst, res[p].WorstTurnaroundS)
-		}
-		if d.MakespanS > 1.3*bestMk || d.MeanTurnaroundS > 1.1*bestTurn || d.WorstTurnaroundS > 1.3*bestWorst {
-			t.Errorf("seed %d: dcc makespan %.1f turnaround %.1f worst %.1f; best baseline %.1f %.1f %.1f",
-				seed, d.MakespanS, d.MeanTurnaroundS, d.WorstTurnaroundS, bestMk, bestTurn, bestWorst)
-		}
-		t.Logf("seed %2d: dcc/best baseline makespan %.3f turnaround %.3f worst %.3f jain %.3f", seed,
-			d.MakespanS/bestMk, d.MeanTurnaroundS/bestTurn, d.WorstTurnaroundS/bestWorst, d.Jain)
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			t.Parallel()
+			randomScenarioCheck(t, seed)
+		})
 	}
+}
+
+func randomScenarioCheck(t *testing.T, seed uint64) {
+	sc := randomScenario(seed)
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res := map[string]*Result{}
+	for _, p := range Policies {
+		r, _ := RunNamed(sc, p)
+		res[p] = r
+		if r.MakespanS < r.LowerBoundS*(1-1e-9) {
+			t.Errorf("seed %d %s: makespan %.2f below the lower bound %.2f", seed, p, r.MakespanS, r.LowerBoundS)
+		}
+	}
+	d := res["dcc"]
+	bestMk, bestTurn, bestWorst := math.Inf(1), math.Inf(1), math.Inf(1)
+	for _, p := range Policies[:3] {
+		bestMk = math.Min(bestMk, res[p].MakespanS)
+		bestTurn = math.Min(bestTurn, res[p].MeanTurnaroundS)
+		bestWorst = math.Min(bestWorst, res[p].WorstTurnaroundS)
+	}
+	if d.MakespanS > 1.3*bestMk || d.MeanTurnaroundS > 1.1*bestTurn || d.WorstTurnaroundS > 1.3*bestWorst {
+		t.Errorf("seed %d: dcc makespan %.1f turnaround %.1f worst %.1f; best baseline %.1f %.1f %.1f",
+			seed, d.MakespanS, d.MeanTurnaroundS, d.WorstTurnaroundS, bestMk, bestTurn, bestWorst)
+	}
+	t.Logf("seed %2d: dcc/best baseline makespan %.3f turnaround %.3f worst %.3f jain %.3f", seed,
+		d.MakespanS/bestMk, d.MeanTurnaroundS/bestTurn, d.WorstTurnaroundS/bestWorst, d.Jain)
 }
