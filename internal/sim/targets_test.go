@@ -18,7 +18,7 @@ import (
 //     and on their mean, see docs/scheduling.md);
 //   - workstations (+10% against dmucs): DMUCS gets there by leaving its
 //     medium users to their own machines (their builds take 29 and 38 s
-//     against dcc's 18 and 21 s), which no fair share does.
+//     against dcc's 19 and 22 s), which no fair share does.
 func TestSection7Targets(t *testing.T) {
 	for _, tt := range []struct {
 		scenario   string
