@@ -2,6 +2,7 @@ package compilerargs
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -19,10 +20,11 @@ func (e *RemoteArgError) Error() string {
 
 // CheckRemoteArgs is run by the farm host (volunteer) on RemoteArgs
 // received from the network, before anything is executed. It returns a
-// *RemoteArgError naming the first argument that could make the compiler
-// read or write a file outside the job directory, or run another program.
-//
-// The rule, in order, for each argument:
+// *RemoteArgError naming the first argument that is not known to be safe:
+// one that could make the compiler read or write a file outside the job
+// directory, load code or run another program, or that is meaningless
+// remotely. It is an allow list: an argument is accepted only if it
+// passes every step below.
 //
 //  1. Shape. Every argument is a self-contained option: it starts with '-'
 //     and is not "-" alone. Bare names (input files), response files
@@ -37,27 +39,30 @@ func (e *RemoteArgError) Error() string {
 //     asmSeparate, and "-m..." machine options); everything else is
 //     refused. gas clusters short options ("-Lofile" is "-L -o file") so
 //     only an allow list is safe there.
-//  3. Deny list (remoteDenied in options.go): option families that name
-//     output/dump/profile files, load plugins or spec files, change where
-//     programs are found, or only matter to the preprocessor or linker
-//     (neither runs remotely): -o -x -E -M* -D -U -A -I -i* -F -Wp,
-//     -Xpreprocessor -Wl, -Xlinker -L -l -T -z -e -u (but -undef is fine)
-//     -B -specs -wrapper -fplugin* -save-temps* -time= -aux* -d* -fdump*
-//     -fstack-usage -fcallgraph-info* -gsplit-dwarf* -fcompare-debug*
-//     -fsave-optimization-record* -fdeps-* -fmodule* -fself-test*
-//     -fdiagnostics-{add,set}-output -fprofile* -fauto-profile*
-//     -fbranch-probabilities -fcoverage* -ftest-coverage -frepo, plus
-//     -fopt-info...=FILE and -fdiagnostics-format=...-file.
+//  3. The allow list (allowList in allow.go): optimisation, code
+//     generation, language, warning, diagnostics, debug-format and target
+//     machine options, each family with a narrow value syntax that admits
+//     no path. Everything else is refused, among it -o -c -S -E -x, the
+//     preprocessor's and the linker's options, -B -specs -wrapper,
+//     -fplugin* -fpass-plugin= -mllvm -Xclang, -save-temps*, dumps,
+//     profiles, sanitizer lists, modules and -m*=native.
 //  4. Paths. Split at '=', ',' and ':'; no piece may start with '/' (an
 //     absolute path) or contain a ".." path element. Exempt: the options
 //     that only rewrite recorded strings, -fdebug-prefix-map=,
 //     -ffile-prefix-map=, -fmacro-prefix-map=, -frandom-seed= (and the
-//     assembler's --debug-prefix-map).
+//     assembler's --debug-prefix-map). The allow list's value syntax
+//     already excludes '/'; this is a second line.
 //
-// Everything else (-O2, -g, -W..., -f..., -m..., -std=..., -pipe ...) is
-// accepted: gcc options not in the deny list write nothing but the output
-// file and read nothing but the input file. It never panics.
+// It never panics.
 func CheckRemoteArgs(args []string) error {
+	if e := checkRemote(args); e != nil {
+		return e
+	}
+	return nil
+}
+
+// checkRemote is CheckRemoteArgs with a concrete result, for Classify.
+func checkRemote(args []string) *RemoteArgError {
 	var asm asmChecker
 	lastAsm := -1
 	for i := 0; i < len(args); i++ {
@@ -96,24 +101,14 @@ func CheckRemoteArgs(args []string) error {
 			}
 			lastAsm = i
 			continue
-		case strings.HasPrefix(a, "--"):
-			return &RemoteArgError{Index: i, Arg: a, Reason: "long options other than --param are not accepted"}
-		case strings.HasPrefix(a, "-X"):
-			return &RemoteArgError{Index: i, Arg: a, Reason: "only -Xassembler is accepted"}
-		case a == "-undef":
-			continue
-		case strings.HasPrefix(a, "-u"):
-			return &RemoteArgError{Index: i, Arg: a, Reason: "linking does not happen remotely"}
 		}
-		if r, ok := remoteDeniedIndex.find(a); ok {
-			return &RemoteArgError{Index: i, Arg: a, Reason: r.reason}
+		r := allowed.find(a)
+		if r == nil {
+			return &RemoteArgError{Index: i, Arg: a, Reason: refusal(a)}
 		}
-		if writesFileF(a) {
-			return &RemoteArgError{Index: i, Arg: a, Reason: "writes a file"}
-		}
-		if !pathExemptOption(a) {
-			if r := pathRule(a); r != "" {
-				return &RemoteArgError{Index: i, Arg: a, Reason: r}
+		if r.kind != anyValue {
+			if why := pathRule(a); why != "" {
+				return &RemoteArgError{Index: i, Arg: a, Reason: why}
 			}
 		}
 	}
@@ -121,6 +116,57 @@ func CheckRemoteArgs(args []string) error {
 		return &RemoteArgError{Index: lastAsm, Arg: args[lastAsm], Reason: "assembler option missing its value"}
 	}
 	return nil
+}
+
+// notAllowed is the reason for an option that is not on the allow list.
+const notAllowed = "not on the remote allow list"
+
+// refusal explains why a, which is not on the allow list, is refused.
+func refusal(a string) string {
+	why := ""
+	switch {
+	case strings.HasPrefix(a, "--"):
+		why = "long options other than --param are not accepted"
+	case strings.HasPrefix(a, "-m") && strings.HasSuffix(a, "=native"):
+		why = "the farm host's CPU is not the client's"
+	case strings.HasPrefix(a, "-fopt-info") && strings.IndexByte(a, '=') >= 0:
+		why = "writes a file" // -fopt-info-vec=FILE
+	case strings.HasPrefix(a, "-fdiagnostics-format=") && strings.HasSuffix(a, "-file"):
+		why = "writes a file" // json-file, sarif-file
+	default:
+		if r, ok := refusalIndex.find(a); ok {
+			why = r.reason
+		}
+	}
+	if why == "" {
+		return notAllowed
+	}
+	return notAllowed + " (" + why + ")"
+}
+
+// maxReasonArg caps how much of an option a Plan.Reason quotes.
+const maxReasonArg = 80
+
+// notAllowedReason is Plan.Reason for an option that is not on the remote
+// allow list.
+func notAllowedReason(a string) string {
+	return "option " + quoteCapped(a) + " is " + notAllowed
+}
+
+// refusedReason is Plan.Reason for a RemoteArgs list the farm host would
+// refuse.
+func refusedReason(e *RemoteArgError) string {
+	if rest, ok := strings.CutPrefix(e.Reason, notAllowed); ok {
+		return notAllowedReason(e.Arg) + rest
+	}
+	return "option " + quoteCapped(e.Arg) + " refused remotely: " + e.Reason
+}
+
+func quoteCapped(a string) string {
+	if len(a) > maxReasonArg {
+		return strconv.Quote(a[:maxReasonArg]) + "..."
+	}
+	return strconv.Quote(a)
 }
 
 // argShape returns why a cannot be a remote argument at all, or "".
@@ -136,27 +182,6 @@ func argShape(a string) string {
 		return "not an option (a file name)"
 	}
 	return ""
-}
-
-// writesFileF reports -f options whose value names an output file and
-// which therefore cannot be recognised by prefix alone.
-func writesFileF(a string) bool {
-	if strings.HasPrefix(a, "-fopt-info") && strings.IndexByte(a, '=') >= 0 {
-		return true // -fopt-info-vec=FILE
-	}
-	if strings.HasPrefix(a, "-fdiagnostics-format=") && strings.HasSuffix(a, "-file") {
-		return true // json-file, sarif-file
-	}
-	return false
-}
-
-func pathExemptOption(a string) bool {
-	for _, p := range pathExempt {
-		if strings.HasPrefix(a, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // pathRule splits s at '=', ',' and ':' and refuses any piece that is an
@@ -244,7 +269,7 @@ func (c *asmChecker) check(p string) string {
 			return "bad value for assembler option"
 		}
 		if !c.pendingExempt {
-			return pathRule(p)
+			return asmPathRule(p)
 		}
 		return ""
 	}
@@ -257,14 +282,14 @@ func (c *asmChecker) check(p string) string {
 	// Machine options. 'm' is never a no-argument short option of gas, so
 	// "-m..." cannot be read as a cluster of short options.
 	if len(p) > 2 && strings.HasPrefix(p, "-m") {
-		return pathRule(p)
+		return asmPathRule(p)
 	}
 	for _, j := range asmJoined {
 		if strings.HasPrefix(p, j) {
 			if j == "--debug-prefix-map=" {
 				return ""
 			}
-			return pathRule(p)
+			return asmPathRule(p)
 		}
 	}
 	if asmSeparate[p] {
@@ -273,4 +298,15 @@ func (c *asmChecker) check(p string) string {
 		return ""
 	}
 	return "assembler option not in the accepted set"
+}
+
+// asmPathRule refuses any '/' in an assembler argument or value: none of
+// the accepted ones (machine options, --defsym values, section and
+// compression names) is a path, so unlike the compiler's options no
+// relative path is admitted either.
+func asmPathRule(p string) string {
+	if strings.IndexByte(p, '/') >= 0 {
+		return "path in an assembler argument"
+	}
+	return pathRule(p)
 }

@@ -10,7 +10,6 @@ func TestCheckRemoteArgsAccepts(t *testing.T) {
 	cases := [][]string{
 		{},
 		{"-O2", "-g", "-Wall", "-Wextra", "-Werror=format-security", "-fPIC", "-std=c11", "-pipe"},
-		{"-c"}, {"-S"},
 		{"-march=x86-64-v3", "-mtune=generic", "-m64", "-mno-red-zone"},
 		{"--param", "max-inline-insns-single=100"},
 		{"--param=ggc-min-expand=10"},
@@ -24,9 +23,9 @@ func TestCheckRemoteArgsAccepts(t *testing.T) {
 		{"-fdebug-prefix-map=/home/u=/src", "-ffile-prefix-map=/a=.", "-fmacro-prefix-map=/b=/c"},
 		{"-frecord-gcc-switches", "-frandom-seed=/abs/out/x.o"},
 		{"-fno-profile-arcs", "-fno-stack-usage", "-gno-split-dwarf"},
-		{"-undef", "-trigraphs", "-traditional-cpp", "-nostdinc", "-H"},
+		{"-trigraphs", "-ansi", "-pedantic-errors", "-std=gnu++20"},
 		{"-fopt-info-vec", "-fdiagnostics-format=json", "-fsanitize=address", "-flto", "-fopenmp", "-pthread"},
-		{"-static", "-shared", "-s", "-v", "-Q", "-w", "-p", "-pg"},
+		{"-v", "-w", "-p", "-pg"},
 	}
 	for _, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -98,6 +97,10 @@ func TestCheckRemoteArgsRefuses(t *testing.T) {
 		{[]string{"-Wa,@f"}, "-Wa,@f"},
 		{[]string{"-Wa,--defsym"}, "-Wa,--defsym"},
 		{[]string{"-Wa,-march=/x"}, "-Wa,-march=/x"},
+		{[]string{"-Wa,-m/"}, "-Wa,-m/"}, // found by FuzzCheckRemoteArgs: no '/' at all in assembler arguments
+		{[]string{"-Wa,-mfoo=a/b"}, "-Wa,-mfoo=a/b"},
+		{[]string{"-Wa,--defsym,A=a/b"}, "-Wa,--defsym,A=a/b"},
+		{[]string{"-Wa,--defsym=A=a/b"}, "-Wa,--defsym=A=a/b"},
 		{[]string{"-Xassembler", "-al"}, "-al"},
 		{[]string{"-Xassembler", "-I"}, "-I"},
 		{[]string{"-Xassembler"}, "-Xassembler"},
@@ -140,6 +143,18 @@ func TestCheckRemoteArgsRefuses(t *testing.T) {
 		{[]string{"--output=x"}, "--output=x"},
 		{[]string{"--help"}, "--help"},
 		{[]string{"-Xclang", "x"}, "-Xclang"},
+		// The executor adds the mode; preprocessor-only and link-only flags
+		// are never sent.
+		{[]string{"-c"}, "-c"},
+		{[]string{"-S"}, "-S"},
+		{[]string{"-undef"}, "-undef"},
+		{[]string{"-traditional-cpp"}, "-traditional-cpp"},
+		{[]string{"-nostdinc"}, "-nostdinc"},
+		{[]string{"-H"}, "-H"},
+		{[]string{"-static"}, "-static"},
+		{[]string{"-shared"}, "-shared"},
+		{[]string{"-s"}, "-s"},
+		{[]string{"-Q"}, "-Q"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

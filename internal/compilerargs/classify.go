@@ -7,8 +7,16 @@ import "strings"
 
 // Plan is the result of classifying one compiler invocation.
 type Plan struct {
-	Remote bool   // true if the job may be distributed
-	Reason string // when !Remote: short machine-friendly reason ("no -c", "-march=native", ...); constant strings
+	Remote bool // true if the job may be distributed
+	// Reason says why a job is not Remote: a short constant string ("no
+	// -c", "-march=native", ...) for distcc's rules, or, for an option
+	// that is not on the remote allow list, a sentence naming it:
+	//	option "-fpass-plugin=x.so" is not on the remote allow list
+	//	option "-mfoo=/abs" refused remotely: absolute path
+	// (the option quoted, cut at 80 bytes). Those start with "option "
+	// and are unbounded: log them, but use a constant such as
+	// "not allowed" as a metrics label.
+	Reason string
 
 	Lang       string // "c", "c++", "objective-c", "objective-c++", "assembler"
 	Source     string // the single source file as written on the command line
@@ -76,6 +84,8 @@ type scanner struct {
 // compiler name itself) and decides whether the job can be distributed.
 // It follows distcc's dcc_scan_args rules, made stricter where a
 // distributed compile could differ from a local one: when in doubt, local.
+// Compile options are sent only if they are on the remote allow list
+// (allow.go); any other makes the job local, with a Reason naming it.
 // It never panics.
 func Classify(args []string) Plan {
 	// One backing array for both argument lists: the preprocess command
@@ -113,6 +123,10 @@ func Classify(args []string) Plan {
 			if r := s.separate(a, v, so); r != "" {
 				return local(r)
 			}
+			continue
+		}
+		if linkOnly[a] {
+			s.place(roleLink, a)
 			continue
 		}
 		rl, r := s.option(a)
@@ -312,6 +326,11 @@ func (s *scanner) option(a string) (role, string) {
 		if strings.HasPrefix(a, "-specs") {
 			return roleLocal, "-specs"
 		}
+		if strings.HasPrefix(a, "-stdlib=") {
+			// clang's C++ library: header search (done locally) and
+			// the link.
+			return roleCpp, ""
+		}
 	case 'a':
 		if strings.HasPrefix(a, "-aux-info") {
 			return roleLocal, "-aux-info"
@@ -321,7 +340,7 @@ func (s *scanner) option(a string) (role, string) {
 			return roleLocal, reasonPrint
 		}
 	case 'n':
-		if a == "-nostdinc" || a == "-nostdinc++" {
+		if a == "-nostdinc" || a == "-nostdinc++" || a == "-nostdlibinc" || a == "-nobuiltininc" {
 			return roleCpp, ""
 		}
 	case 't':
@@ -409,6 +428,9 @@ func fOption(a string) (role, string) {
 		if r.match(a) {
 			return roleCpp, ""
 		}
+	}
+	if strings.HasPrefix(a, "-fuse-ld=") || a == "-fuse-linker-plugin" {
+		return roleLink, ""
 	}
 	return roleBoth, ""
 }
@@ -512,8 +534,10 @@ func (s *scanner) finish() Plan {
 		}
 		p.PreprocessArgs = s.pre
 	}
-	if CheckRemoteArgs(p.RemoteArgs) != nil {
-		return local(reasonUnsafeRemote)
+	// The farm host's check, on the client: an option that is not on the
+	// remote allow list compiles locally rather than being refused there.
+	if e := checkRemote(p.RemoteArgs); e != nil {
+		return local(refusedReason(e))
 	}
 	return p
 }

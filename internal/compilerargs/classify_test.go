@@ -113,7 +113,7 @@ func TestClassifyRemote(t *testing.T) {
 		{name: "linker options dropped remotely", args: "-c x.c -L lib -Llib2 -l m -lz -Xlinker -zdefs -Wl,--as-needed -u sym -usym2 -T s.ld -Ts2.ld -z now -znow -e entry -static -s",
 			lang: "c", source: "x.c", output: "x.o", kind: ".o",
 			pre:    "-E x.c -L lib -Llib2 -l m -lz -Xlinker -zdefs -Wl,--as-needed -u sym -usym2 -T s.ld -Ts2.ld -z now -znow -e entry -static -s",
-			remote: "-static -s", ext: ".i"},
+			remote: "", ext: ".i"},
 		{name: "prefix maps and record switches", args: "-fdebug-prefix-map=/home/u=/src -ffile-prefix-map=/a=. -fmacro-prefix-map=/b=/c -frecord-gcc-switches -g -c x.c",
 			lang: "c", source: "x.c", output: "x.o", kind: ".o",
 			pre:    "-E -fdebug-prefix-map=/home/u=/src -ffile-prefix-map=/a=. -fmacro-prefix-map=/b=/c -frecord-gcc-switches -g x.c",
@@ -293,11 +293,17 @@ func TestClassifyLocal(t *testing.T) {
 		{sp("-c x.c -MF"), "missing option argument"},
 		{sp("-c x.c --param"), "missing option argument"},
 		{sp("-c x.c -Xassembler"), "missing option argument"},
-		// Legitimate options the farm host refuses (absolute paths in
-		// values): documented to stay local.
-		{sp("-c -finstrument-functions-exclude-file-list=/usr/include x.c"), "unsafe remote argument"},
-		{sp("-c -mfoo=/abs x.c"), "unsafe remote argument"},
-		{sp("-c -auxfoo x.c"), "unsafe remote argument"},
+		// Options that are not on the remote allow list (paths in values,
+		// unknown options): local, with a reason naming the option.
+		{sp("-c -finstrument-functions-exclude-file-list=/usr/include x.c"), `option "-finstrument-functions-exclude-file-list=/usr/include" is not on the remote allow list`},
+		{sp("-c -mfoo=/abs x.c"), `option "-mfoo=/abs" is not on the remote allow list`},
+		{sp("-c -auxfoo x.c"), `option "-auxfoo" is not on the remote allow list (writes a file)`},
+		{sp("-c -fpass-plugin=x.so x.c"), `option "-fpass-plugin=x.so" is not on the remote allow list (loads code)`},
+		{sp("-c -mllvm -inline-threshold=1 x.c"), `option "-mllvm" is not on the remote allow list`},
+		{sp("-c -target x86_64-linux-gnu x.c"), `option "-target" is not on the remote allow list`},
+		{sp("-c -fno-such=1 x.c"), `option "-fno-such=1" is not on the remote allow list`},
+		{sp("-c -Wa,--noexecstack -fbrand-new x.c"), `option "-fbrand-new" is not on the remote allow list`},
+		{[]string{"-c", "-f" + strings.Repeat("x", 100), "x.c"}, `option "-f` + strings.Repeat("x", 78) + `"... is not on the remote allow list`},
 		// Odd inputs must not panic.
 		{[]string{}, "no -c"},
 		{[]string{""}, "no -c"},
@@ -354,7 +360,7 @@ func TestSeparateArgValuesAreNotSources(t *testing.T) {
 				return
 			case opt == "--param":
 				// Not a --param shape: refused by the farm-host check.
-				if p.Remote || p.Reason != reasonUnsafeRemote {
+				if p.Remote || p.Reason != `option "v.c" refused remotely: --param value must be NAME[=VALUE]` {
 					t.Fatalf("got %+v", p)
 				}
 				return

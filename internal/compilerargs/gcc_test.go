@@ -2,9 +2,12 @@ package compilerargs
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,7 +48,7 @@ S s;
 // preprocess step and the remote compile (in another directory), and
 // requires identical objects and dependency files.
 func TestRealGCC(t *testing.T) {
-	for _, cc := range []string{"gcc", "g++"} {
+	for _, cc := range []string{"gcc", "g++", "clang"} {
 		if _, err := exec.LookPath(cc); err != nil {
 			t.Fatalf("%s not found: this test needs a real compiler", cc)
 		}
@@ -83,6 +86,17 @@ func TestRealGCC(t *testing.T) {
 		{"g++ -x c++", "g++", "-x c++ -c -O1 -Iinc x.c -o sub/xx.o", "", false},
 		{"preprocessed .i", "gcc", "-c -O2 -MD pre.i -o pre.o", "", false},
 		{"assembler .s", "gcc", "-c -Wa,--noexecstack a.s -o sub/a.o", "", false},
+		{"CMake Release", "gcc", "-O3 -DNDEBUG -fPIC -std=gnu11 -Iinc -MD -MT x.o -MF x.o.d -o x.o -c x.c", "x.o.d", false},
+		{"kernel style", "gcc", "-Wp,-MMD,sub/.x.o.d -Iinc -D__KERNEL__ -std=gnu11 -fshort-wchar -funsigned-char -fno-common -fno-PIE " +
+			"-fno-strict-aliasing -mno-sse -mno-mmx -mno-sse2 -mno-3dnow -mno-avx -mno-red-zone -mcmodel=kernel " +
+			"-fno-asynchronous-unwind-tables -fno-jump-tables -fcf-protection=none -falign-jumps=1 -falign-loops=1 " +
+			"-fstack-protector-strong -mstack-protector-guard-reg=gs -fno-omit-frame-pointer -fno-optimize-sibling-calls " +
+			"-fzero-call-used-regs=used-gpr -ftrivial-auto-var-init=zero -pg -mrecord-mcount -mfentry -falign-functions=16 " +
+			"-fno-strict-overflow -fconserve-stack -Wall -Wundef -Wno-sign-compare -Werror=implicit-function-declaration " +
+			"-Wframe-larger-than=2048 -Wimplicit-fallthrough=5 -O2 -c x.c -o sub/x.o", "sub/.x.o.d", false},
+		{"link-only flags in CFLAGS", "gcc", "-O2 -static -pie -rdynamic -nostdlib -fuse-ld=bfd -Wl,--as-needed -Iinc -c x.c -o sub/x.o", "", false},
+		{"clang", "clang", "-O2 -fcolor-diagnostics -Qunused-arguments -Wall -fPIC -Iinc -MD -c x.c -o sub/x.o", "sub/x.d", false},
+		{"clang++", "clang", "-O2 -std=c++17 -fno-exceptions -fvisibility=hidden -Iinc -c y.cpp -o sub/y.o", "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -215,3 +229,49 @@ func stripDebug(t *testing.T, obj []byte) []byte {
 	run(t, dir, nil, "objcopy", "--strip-debug", "in.o", "out.o")
 	return readAndRemove(t, filepath.Join(dir, "out.o"))
 }
+
+// TestLinkOnlyFlagsDoNotReachTheCompiler checks, against the real gcc,
+// that Classify may drop the linkOnly flags from the remote command: with
+// -c, gcc runs cc1 and as with exactly the same arguments with or without
+// each of them.
+func TestLinkOnlyFlagsDoNotReachTheCompiler(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "x.c"), "int x;\n")
+	commands := func(flag string) string {
+		args := []string{"-###", "-c", "x.c", "-o", "x.o"}
+		if flag != "" {
+			args = append(args, flag)
+		}
+		cmd := exec.Command("gcc", args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("gcc %q: %v\n%s", args, err, out)
+		}
+		// The commands gcc would run are the lines starting with a
+		// space; temporary file names differ from run to run.
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, " ") {
+				lines = append(lines, tmpName.ReplaceAllString(l, "TMP"))
+			}
+		}
+		if len(lines) < 2 {
+			t.Fatalf("gcc -### printed no commands:\n%s", out)
+		}
+		return strings.Join(lines, "\n")
+	}
+	base := commands("")
+	flags := slices.Sorted(maps.Keys(linkOnly))
+	for _, f := range flags {
+		if got := commands(f); got != base {
+			t.Errorf("%s changes the compile commands:\n%s\nwithout it:\n%s", f, got, base)
+		}
+		p := Classify([]string{"-c", "x.c", f})
+		if !p.Remote || len(p.RemoteArgs) != 0 || !slices.Contains(p.PreprocessArgs, f) {
+			t.Errorf("Classify(-c x.c %s) = %+v, want it kept locally and not sent", f, p)
+		}
+	}
+}
+
+var tmpName = regexp.MustCompile(`[^ "]*/cc[A-Za-z0-9]{6}\.[a-z]+`)

@@ -13,8 +13,9 @@ type role uint8
 const (
 	// roleBoth: a compile option, kept in both commands (-O2, -g, -fPIC ...).
 	// This is the default for anything not otherwise known: keeping an
-	// option in the preprocess command is the safe direction, and the farm
-	// host re-checks the remote command with CheckRemoteArgs.
+	// option in the preprocess command is the safe direction, and the
+	// remote command is sent only if every option in it is on the remote
+	// allow list (allow.go); otherwise the job compiles locally.
 	roleBoth role = iota
 	// roleCpp: only matters to the preprocessor (-D, -I, -include, -M*,
 	// -Wp,...). Kept in the preprocess command, dropped from the remote one.
@@ -85,6 +86,12 @@ var separateArg = map[string]sepOpt{
 	"-z":       {role: roleLink},
 	"-e":       {role: roleLink},
 
+	// clang's options with a separate value that are not on the remote
+	// allow list: consuming the value keeps it from being taken for a
+	// source, and the reason names the option.
+	"-mllvm":  {role: roleLocal, reason: notAllowedReason("-mllvm")},
+	"-target": {role: roleLocal, reason: notAllowedReason("-target")},
+
 	// Options that name files or programs: always local.
 	"-aux-info":     {role: roleLocal, reason: "-aux-info"},
 	"-dumpbase":     {role: roleLocal, reason: "-dumpbase"},
@@ -93,6 +100,20 @@ var separateArg = map[string]sepOpt{
 	"-specs":        {role: roleLocal, reason: "-specs"},
 	"-wrapper":      {role: roleLocal, reason: "-wrapper"},
 	"-B":            {role: roleLocal, reason: "-B"},
+}
+
+// linkOnly are flags only the link step reads: gcc -c hands none of them
+// to cc1 or as (TestLinkOnlyFlagsDoNotReachTheCompiler checks this against
+// the real gcc). Like -L and -Wl, they stay in the preprocess command
+// (gcc -E ignores them) and are never sent. -fuse-ld= and
+// -fuse-linker-plugin, handled in fOption, are the same except that gcc
+// records them in DW_AT_producer with -g.
+var linkOnly = map[string]bool{
+	"-static": true, "-static-pie": true, "-shared": true, "-s": true, "-symbolic": true,
+	"-rdynamic": true, "-r": true, "-pie": true, "-no-pie": true,
+	"-static-libgcc": true, "-shared-libgcc": true, "-static-libstdc++": true,
+	"-static-libasan": true, "-static-libtsan": true, "-static-liblsan": true, "-static-libubsan": true,
+	"-nostdlib": true, "-nostartfiles": true, "-nodefaultlibs": true, "-nolibc": true,
 }
 
 // prefixRule matches an option by exact name or by prefix.
@@ -154,8 +175,8 @@ func (x *ruleIndex) find(a string) (prefixRule, bool) {
 }
 
 var (
-	localFIndex       = newRuleIndex(localF)
-	remoteDeniedIndex = newRuleIndex(remoteDenied)
+	localFIndex  = newRuleIndex(localF)
+	refusalIndex = newRuleIndex(refusalWhy)
 )
 
 // localF lists the -f options that keep a job local: they read or write
@@ -199,8 +220,9 @@ var cppF = []prefixRule{
 	{"-fpch-deps", false, ""},
 }
 
-// Reasons for a local compile (Plan.Reason). Constant strings: they are
-// meant for logs and metrics labels.
+// Reasons for a local compile (Plan.Reason). Constant strings, except
+// the reasons built by notAllowedReason and refusedReason, which name the
+// option (see Plan.Reason).
 const (
 	reasonNoCompile      = "no -c"
 	reasonE              = "-E"
@@ -234,7 +256,6 @@ const (
 	reasonOptInfoFile    = "-fopt-info=file"
 	reasonDiagFile       = "-fdiagnostics-format=file"
 	reasonAsmS           = "-S on assembler"
-	reasonUnsafeRemote   = "unsafe remote argument"
 	reasonOutputIsSource = "output is source"
 )
 
@@ -297,22 +318,30 @@ var xLang = map[string]*language{
 
 // --- knowledge used by CheckRemoteArgs ---
 
-// remoteDenied lists option families the farm host refuses. Every entry
-// names files, runs programs, loads code, or only makes sense with a
-// preprocessor or linker (neither runs remotely). Checked by prefix.
-var remoteDenied = []prefixRule{
+// refusalWhy explains, for the farm host's log and the client's
+// DCC_VERBOSE, why a well-known option is refused. It decides nothing:
+// anything not on the allow list (allow.go) is refused whether or not it
+// is named here. Checked by prefix; the first match wins.
+var refusalWhy = []prefixRule{
 	{"-o", true, "names the output file (the executor chooses it)"},
 	{"-x", true, "selects the language (the executor chooses it by extension)"},
+	{"-c", false, "the executor adds the mode itself"},
+	{"-S", false, "the executor adds the mode itself"},
 	{"-E", false, "preprocessing does not happen remotely"},
 	{"-M", true, "dependency output does not happen remotely"},
 	{"-Wp,", true, "preprocessing does not happen remotely"},
 	{"-Xpreprocessor", false, "preprocessing does not happen remotely"},
+	{"-Xclang", false, "passes options to the compiler proper unchecked"},
+	{"-Xanalyzer", false, "passes options to the analyzer unchecked"},
 	{"-D", true, "preprocessing does not happen remotely"},
 	{"-U", true, "preprocessing does not happen remotely"},
 	{"-A", true, "preprocessing does not happen remotely"},
 	{"-I", true, "include paths: preprocessing does not happen remotely"},
 	{"-i", true, "include paths/files: preprocessing does not happen remotely"}, // -include -isystem -iplugindir ...
 	{"-F", true, "framework paths: preprocessing does not happen remotely"},
+	{"-undef", false, "preprocessing does not happen remotely"},
+	{"-nostdinc", true, "preprocessing does not happen remotely"},
+	{"-traditional-cpp", false, "preprocessing does not happen remotely"},
 	{"-Wl,", true, "linking does not happen remotely"},
 	{"-Xlinker", false, "linking does not happen remotely"},
 	{"-L", true, "linking does not happen remotely"},
@@ -320,22 +349,33 @@ var remoteDenied = []prefixRule{
 	{"-T", true, "linking does not happen remotely"},
 	{"-z", true, "linking does not happen remotely"},
 	{"-e", true, "linking does not happen remotely"},
+	{"-u", true, "linking does not happen remotely"},
+	{"-fuse-ld=", true, "linking does not happen remotely"},
 	{"-B", true, "changes where programs are found"},
 	{"-specs", true, "spec files can run programs"},
 	{"-wrapper", true, "runs a program"},
 	{"-fplugin", true, "loads code"},
+	{"-fpass-plugin", true, "loads code"},
+	{"-mllvm", true, "options for LLVM can write files"},
 	{"-save-temps", true, "writes files"},
+	{"-save-stats", true, "writes a file"},
 	{"-time=", true, "writes a file"},
+	{"-ftime-trace", true, "writes a file"},
 	{"-aux", true, "writes a file"},
 	{"-d", true, "dumps write files"}, // -dumpbase, -dumpdir, -dA, -dr ...
 	{"-fdump", true, "writes dump files"},
 	{"-fstack-usage", false, "writes a .su file"},
 	{"-fcallgraph-info", true, "writes a .ci file"},
 	{"-gsplit-dwarf", true, "writes a .dwo file"},
+	{"-gmodules", false, "reads module caches"},
 	{"-fcompare-debug", true, "writes files and reruns the compiler"},
 	{"-fsave-optimization-record", true, "writes a file"},
 	{"-fdeps-", true, "writes a file"},
 	{"-fmodule", true, "C++ modules read/write files and may run a mapper program"},
+	{"-fprebuilt-module-path", true, "reads module files"},
+	{"-fimplicit-module", true, "reads and writes module caches"},
+	{"-fcxx-modules", false, "reads and writes module caches"},
+	{"-fcrash-diagnostics", true, "writes files"},
 	{"-fself-test", true, "reads files"},
 	{"-fdiagnostics-add-output", true, "writes a file"},
 	{"-fdiagnostics-set-output", true, "writes a file"},
@@ -345,16 +385,10 @@ var remoteDenied = []prefixRule{
 	{"-fcoverage", true, "writes coverage files"},
 	{"-ftest-coverage", false, "writes a .gcno file"},
 	{"-frepo", false, "writes a .rpo file"},
-}
-
-// pathExempt lists options whose values legitimately contain absolute
-// paths and that only rewrite strings recorded in the output: they read
-// and write nothing.
-var pathExempt = []string{
-	"-fdebug-prefix-map=",
-	"-ffile-prefix-map=",
-	"-fmacro-prefix-map=",
-	"-frandom-seed=", // an arbitrary string hashed into symbol names
+	{"-fsanitize-blacklist", true, "reads a file"},
+	{"-fsanitize-ignorelist", true, "reads a file"},
+	{"-fsanitize-system-", true, "reads a file"},
+	{"-fsanitize-coverage-", true, "reads a file"},
 }
 
 // Assembler arguments (-Wa,... and -Xassembler) are checked by shape:
