@@ -39,6 +39,8 @@ func main() {
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "a lease not renewed for this long is revoked")
 	fs.DurationVar(&cfg.HalfLife, "half-life", cfg.HalfLife, "half-life of fair-share usage")
 	fs.DurationVar(&cfg.MaxWait, "max-wait", cfg.MaxWait, "longest a lease request may wait in the queue")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", cfg.MaxStreams, "streams served at once per client session (more are told to compile locally)")
+	fs.IntVar(&cfg.MaxQueued, "max-queued", cfg.MaxQueued, "lease requests one user may have waiting (more are told to compile locally)")
 	fs.Float64Var(&cfg.Overload, "overload", cfg.Overload, "foreign load per CPU (load1 minus our jobs, over cpus) above which a host drops one tier")
 	fs.Float64Var(&cfg.Saturated, "saturated", cfg.Saturated, "foreign load per CPU above which a host gets no jobs")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")

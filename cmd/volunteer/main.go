@@ -44,6 +44,8 @@ func main() {
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "address for /metrics (empty: none)")
 	fs.StringVar(&compilers, "compilers", compilers, "comma-separated compilers to offer (default: gcc,g++,cc,c++,clang,clang++ found on PATH)")
 	fs.StringVar(&cfg.TempDir, "temp-dir", cfg.TempDir, "parent directory for job directories")
+	fs.StringVar(&cfg.StateDir, "state", cfg.StateDir, "directory for state kept across restarts (the token replay log)")
+	fs.DurationVar(&cfg.ClockSkew, "clock-skew", cfg.ClockSkew, "how far this host's clock may run ahead of the broker's before tokens count as expired")
 	fs.DurationVar(&cfg.JobTimeout, "job-timeout", cfg.JobTimeout, "wall-clock and CPU limit per job")
 	fs.Uint64Var(&cfg.MaxMemory, "max-memory", cfg.MaxMemory, "address-space limit per job in bytes")
 	fs.IntVar(&cfg.Nice, "nice", cfg.Nice, "niceness added to jobs")

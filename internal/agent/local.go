@@ -3,6 +3,8 @@ package agent
 import (
 	"sync"
 	"time"
+
+	"github.com/dcc-farm/dcc/internal/scheduler"
 )
 
 // localSlots limits how many compiles the agent sends home at once (like
@@ -24,14 +26,23 @@ type localSlots struct {
 	overhead    time.Duration
 	// queued are jobs waiting at the broker that could move home.
 	queued map[*queuedJob]struct{}
+	seq    uint64
 }
 
 // queuedJob is a job waiting in the broker's queue.
+//
+// Invariant: a queuedJob is in localSlots.queued only while its lease
+// request waits at the broker; leave takes it out the moment an answer
+// ends the wait (a grant above all), so that a grant can never be stolen.
+// stolen is set (under mu) only while it is in queued.
 type queuedJob struct {
-	size     int64
-	estWait  time.Duration
-	stolen   bool
-	withdraw func() // closes its lease stream: the broker drops the request
+	size       int64
+	seq        uint64        // registration order: the newest goes home first
+	estWait    time.Duration // the broker's estimate, given at estAt
+	estAt      time.Time
+	backlogged bool // the broker says the user wants more than its fair share
+	stolen     bool
+	withdraw   func() // closes its lease stream: the broker drops the request
 }
 
 func (l *localSlots) configure(slots int, power float64) {
@@ -74,27 +85,34 @@ func (l *localSlots) tryReserve(size int64) (bool, time.Duration) {
 	return true, l.gainLocked(size)
 }
 
-// unreserve frees a slot, and hands it to a queued job that would finish
-// sooner here than by waiting.
-func (l *localSlots) unreserve() {
+// unreserve frees a slot, and hands it to a queued job that would do
+// better here than by waiting (see stealLocked).
+func (l *localSlots) unreserve(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.busy > 0 {
 		l.busy--
 	}
-	l.stealLocked()
+	l.stealLocked(now)
 }
 
 // done frees a slot after a local compile.
-func (l *localSlots) done() { l.unreserve() }
+func (l *localSlots) done(now time.Time) { l.unreserve(now) }
 
-// stealLocked moves the queued job that expects the longest wait home,
-// if a slot is free and its wait exceeds the farm's gain. Caller holds mu.
-func (l *localSlots) stealLocked() {
+// stealLocked moves queued jobs home while a slot is free: newest first,
+// each one the scheduler's rule says gains from the slot
+// (scheduler.CompileLocally: its remaining wait exceeds the farm's gain,
+// or its user is backlogged and has other jobs waiting). Caller holds mu.
+func (l *localSlots) stealLocked(now time.Time) {
 	for l.busy < l.slots {
 		var best *queuedJob
 		for q := range l.queued {
-			if q.estWait > l.gainLocked(q.size) && (best == nil || q.estWait > best.estWait) {
+			if best != nil && q.seq < best.seq {
+				continue
+			}
+			wait := max(q.estWait-now.Sub(q.estAt), time.Millisecond)
+			if scheduler.CompileLocally(scheduler.LocalQuery{SlotFree: true, Gain: l.gainLocked(q.size), Wait: wait,
+				Backlogged: q.backlogged, OthersWaiting: len(l.queued) - 1}) {
 				best = q
 			}
 		}
@@ -108,26 +126,45 @@ func (l *localSlots) stealLocked() {
 	}
 }
 
-// waiting registers (or updates) a job queued at the broker; a free slot
-// may take it at once.
-func (l *localSlots) waiting(q *queuedJob, est time.Duration) {
+// waiting registers (or updates) a job queued at the broker with the
+// broker's latest estimate; a free slot may take it at once.
+func (l *localSlots) waiting(q *queuedJob, est time.Duration, backlogged bool, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if q.stolen {
 		return
 	}
-	q.estWait = est
+	if _, ok := l.queued[q]; !ok {
+		l.seq++
+		q.seq = l.seq
+	}
+	q.estWait, q.estAt, q.backlogged = est, now, backlogged
 	l.queued[q] = struct{}{}
-	l.stealLocked()
+	l.stealLocked(now)
 }
 
-// leave unregisters a job that stopped waiting; it reports whether a free
-// slot took it first (the job then owns a reserved local slot).
+// leave unregisters a job that stopped waiting (its grant or denial came,
+// or it gave up). It reports whether a free slot took it first: the job
+// then owns a reserved local slot, and must give back any grant it got.
 func (l *localSlots) leave(q *queuedJob) (stolen bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.queued, q)
 	return q.stolen
+}
+
+// queuedLen is the number of jobs registered as waiting (for tests).
+func (l *localSlots) queuedLen() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.queued)
+}
+
+// busyLen is the number of local slots in use (for tests).
+func (l *localSlots) busyLen() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.busy
 }
 
 // observeRemote learns from a remote compile of size bytes that took

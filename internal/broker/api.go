@@ -161,6 +161,7 @@ type external struct {
 	unavailable string          // non-empty: unavailable, and why
 	load        *scheduler.Load // nil: none reported
 	last        *wire.HostStatus
+	skew        time.Duration // the volunteer's clock minus the broker's, from its last report
 }
 
 func (b *Broker) ext(name string) *external {

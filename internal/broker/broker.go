@@ -54,6 +54,7 @@ type Broker struct {
 }
 
 type waitResult struct {
+	queued *wire.LeaseQueued // a notice for the client; the wait goes on
 	grant  *scheduler.Grant
 	addr   string // where the granted host takes jobs
 	denied string
@@ -129,9 +130,9 @@ func (b *Broker) applyFarm(f *farm.Farm, now time.Time) {
 			}
 		}
 	}
-	for u, w := range f.Users {
-		b.sched.Ledger().SetWeight(u, w)
-	}
+	// The farm file is the only source of weights: a user line removed
+	// from it takes that user back to weight 1.
+	b.sched.Ledger().SetWeights(f.Users)
 }
 
 // Start listens on the TCP and HTTP addresses and serves until Close.
@@ -196,11 +197,18 @@ func (b *Broker) Close() error {
 	return b.store.close()
 }
 
+// saveUsage persists fair-share usage, first forgetting users whose
+// usage has decayed to nothing and who neither hold nor wait for a slot.
 func (b *Broker) saveUsage() {
 	b.mu.Lock()
+	now := time.Now()
+	gone := b.sched.Ledger().Prune(now, b.sched.Active)
 	snap := b.sched.Ledger().Snapshot()
 	b.mu.Unlock()
-	if err := b.store.saveUsage(snap); err != nil {
+	if len(gone) > 0 {
+		b.log.Info("fair-share accounts pruned", zap.Int("users", len(gone)))
+	}
+	if err := b.store.saveUsage(snap, gone); err != nil {
 		b.log.Error("save usage", zap.Error(err))
 	}
 }

@@ -12,33 +12,40 @@ import (
 // Config configures a broker. Every field has a flag in cmd/broker and a
 // key in the broker's TOML config file.
 type Config struct {
-	Listen    string        `toml:"listen"`     // TCP address for volunteers and clients
-	HTTP      string        `toml:"http"`       // HTTP address for status, metrics and the API
-	FarmFile  string        `toml:"farm"`       // the admin's farm file
-	StateDir  string        `toml:"state"`      // bbolt database and broker signing key
-	KeyFile   string        `toml:"key"`        // farm secret
-	LeaseTTL  time.Duration `toml:"lease_ttl"`  // a lease not renewed for this long is revoked
-	HalfLife  time.Duration `toml:"half_life"`  // fair-share usage half-life
-	MaxWait   time.Duration `toml:"max_wait"`   // longest a request may wait in the queue
-	Overload  float64       `toml:"overload"`   // foreign load per CPU above which a host drops a tier
-	Saturated float64       `toml:"saturated"`  // foreign load per CPU above which a host gets no jobs
-	LogFormat string        `toml:"log_format"` // json or console
-	LogLevel  string        `toml:"log_level"`
+	Listen   string        `toml:"listen"`    // TCP address for volunteers and clients
+	HTTP     string        `toml:"http"`      // HTTP address for status, metrics and the API
+	FarmFile string        `toml:"farm"`      // the admin's farm file
+	StateDir string        `toml:"state"`     // bbolt database and broker signing key
+	KeyFile  string        `toml:"key"`       // farm secret
+	LeaseTTL time.Duration `toml:"lease_ttl"` // a lease not renewed for this long is revoked
+	HalfLife time.Duration `toml:"half_life"` // fair-share usage half-life
+	MaxWait  time.Duration `toml:"max_wait"`  // longest a request may wait in the queue
+	// MaxStreams bounds the streams served at once on one client session,
+	// and MaxQueued the requests one user may have waiting: past them the
+	// client is told to compile locally.
+	MaxStreams int     `toml:"max_streams"`
+	MaxQueued  int     `toml:"max_queued"`
+	Overload   float64 `toml:"overload"`   // foreign load per CPU above which a host drops a tier
+	Saturated  float64 `toml:"saturated"`  // foreign load per CPU above which a host gets no jobs
+	LogFormat  string  `toml:"log_format"` // json or console
+	LogLevel   string  `toml:"log_level"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Listen:    ":3633",
-		HTTP:      ":3634",
-		StateDir:  "/var/lib/dcc-broker",
-		LeaseTTL:  30 * time.Second,
-		HalfLife:  time.Hour,
-		MaxWait:   10 * time.Minute,
-		Overload:  0.9,
-		Saturated: 2.0,
-		LogFormat: "json",
-		LogLevel:  "info",
+		Listen:     ":3633",
+		HTTP:       ":3634",
+		StateDir:   "/var/lib/dcc-broker",
+		LeaseTTL:   30 * time.Second,
+		HalfLife:   time.Hour,
+		MaxWait:    10 * time.Minute,
+		MaxStreams: 2048,
+		MaxQueued:  4096,
+		Overload:   0.9,
+		Saturated:  2.0,
+		LogFormat:  "json",
+		LogLevel:   "info",
 	}
 }
 
@@ -59,6 +66,8 @@ func (c *Config) Validate() error {
 		return errors.New("--half-life must be positive")
 	case c.Overload <= 0 || c.Saturated < c.Overload:
 		return errors.New("--overload must be positive and --saturated at least --overload")
+	case c.MaxStreams < 1 || c.MaxQueued < 1:
+		return errors.New("--max-streams and --max-queued must be at least 1")
 	case c.MaxWait <= 0:
 		return errors.New("--max-wait must be positive")
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,6 +24,7 @@ type metrics struct {
 	reg               *prometheus.Registry
 	granted           *prometheus.CounterVec
 	released          *prometheus.CounterVec
+	refused           *prometheus.CounterVec
 	reclaimed         reasonCounter
 	denied            *prometheus.CounterVec
 	fallbacks         *prometheus.CounterVec
@@ -33,9 +35,13 @@ type metrics struct {
 
 // Known label values, initialised at startup.
 var (
-	releaseOutcomes = []string{wire.OutcomeOK, wire.OutcomeCompileError, wire.OutcomeFailed, wire.OutcomeRejected, wire.OutcomeCancelled}
+	releaseOutcomes = []string{wire.OutcomeOK, wire.OutcomeCompileError, wire.OutcomeFailed, wire.OutcomeRejected, wire.OutcomeCancelled, wire.OutcomeDeclined}
+	// releaseLabels are the label values of leases_released_total: the
+	// outcomes, and "other" for anything else a peer reports.
+	releaseLabels   = append(slices.Clone(releaseOutcomes), "other")
+	refuseReasons   = []string{"foreign_lease"}
 	reclaimReasons  = []string{"expired", "client_gone", "host_gone", "revoked"}
-	denyReasons     = []string{"no_compiler", "local_faster", "timeout"}
+	denyReasons     = []string{"no_compiler", "local_faster", "timeout", "busy"}
 	fallbackReasons = []string{"no_broker", "denied", "no_compiler", "timeout", "host_failed", "transport", "rejected", "agent", "local_faster", "busy", "cancelled", "other"}
 	hostStates      = []string{string(tiering.Healthy), string(tiering.Probation), string(tiering.Blocked), string(tiering.Draining), string(tiering.Gone)}
 )
@@ -47,6 +53,8 @@ func newMetrics(b *Broker) *metrics {
 			Help: "Leases granted, by tier of the host."}, []string{"tier"}),
 		released: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dcc", Subsystem: "broker", Name: "leases_released_total",
 			Help: "Leases released by their holder, by job outcome."}, []string{"outcome"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dcc", Subsystem: "broker", Name: "refused_total",
+			Help: "Requests refused because the peer's credential or ownership does not allow them, by reason."}, []string{"reason"}),
 		reclaimed: reasonCounter{prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dcc", Subsystem: "broker", Name: "leases_reclaimed_total",
 			Help: "Leases the broker took back, by reason (expired, client_gone, host_gone, revoked)."}, []string{"reason"})},
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dcc", Subsystem: "broker", Name: "requests_denied_total",
@@ -60,8 +68,11 @@ func newMetrics(b *Broker) *metrics {
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "dcc", Subsystem: "broker", Name: "lease_wait_seconds",
 			Help: "Time from lease request to grant.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14)}),
 	}
-	for _, o := range releaseOutcomes {
+	for _, o := range releaseLabels {
 		m.released.WithLabelValues(o)
+	}
+	for _, r := range refuseReasons {
+		m.refused.WithLabelValues(r)
 	}
 	for _, r := range reclaimReasons {
 		m.reclaimed.WithLabelValues(r)
@@ -82,7 +93,7 @@ func newMetrics(b *Broker) *metrics {
 	start := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "dcc", Subsystem: "broker", Name: "start_time_seconds",
 		Help: "Unix time the broker started."})
 	start.Set(float64(b.start.UnixNano()) / 1e9)
-	m.reg.MustRegister(m.granted, m.released, m.reclaimed.CounterVec, m.denied, m.fallbacks, m.cancelled, m.handshakeFailures, m.wait,
+	m.reg.MustRegister(m.granted, m.released, m.refused, m.reclaimed.CounterVec, m.denied, m.fallbacks, m.cancelled, m.handshakeFailures, m.wait,
 		info, start, newFarmCollector(b),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -45,9 +45,15 @@ func openStore(dir string) (*store, error) {
 
 func (s *store) close() error { return s.db.Close() }
 
-func (s *store) saveUsage(snap map[string]fairshare.Account) error {
+// saveUsage writes the accounts in snap and deletes those in gone.
+func (s *store) saveUsage(snap map[string]fairshare.Account, gone []string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsage)
+		for _, u := range gone {
+			if err := b.Delete([]byte(u)); err != nil {
+				return err
+			}
+		}
 		for u, a := range snap {
 			v, err := json.Marshal(a)
 			if err != nil {

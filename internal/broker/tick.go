@@ -61,7 +61,7 @@ func (b *Broker) tick(now time.Time) {
 	for _, r := range timedOut {
 		if w, ok := b.waiters[r.ID]; ok {
 			delete(b.waiters, r.ID)
-			w.ch <- waitResult{denied: "waited longer than the wait limit"}
+			w.deliver(waitResult{denied: "waited longer than the wait limit"})
 			b.m.denied.WithLabelValues("timeout").Inc()
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,17 +64,25 @@ func Compile(name string, args []string) int {
 	if cfg.Broker == "" {
 		return r.local("no broker configured (set DCC_BROKER or broker in ~/.dccrc)")
 	}
+	// Ask the agent for a farm slot first, so that the lease wait overlaps
+	// the preprocessor; the source follows when it is ready.
+	job, why := r.openJob(&plan)
 	src, cppErr, code, err := r.preprocess(&plan)
 	if err != nil {
+		job.abandon()
 		return r.local("preprocess: " + err.Error())
 	}
 	if code != 0 {
 		// The compiler's own error while preprocessing: report it as is.
+		job.abandon()
 		os.Stderr.Write(cppErr)
 		return code
 	}
 	r.logf("preprocessed %s: %d bytes in %s", plan.Source, len(src), time.Since(r.start).Round(time.Microsecond))
-	res, why, slot := r.viaAgent(&plan, src)
+	if why != "" {
+		return r.local(why)
+	}
+	res, why, slot := job.finish(src)
 	if slot != nil {
 		// The broker sent this job home and the agent reserved a local
 		// slot for it: compile as a child and hold the socket until done.
@@ -106,39 +115,72 @@ func (r *run) preprocess(p *compilerargs.Plan) (src, stderr []byte, code int, er
 	return out.Bytes(), errb.Bytes(), 0, nil
 }
 
-// viaAgent asks the agent to run the job remotely. why is non-empty when
-// the job must be compiled locally instead; slot is non-nil when the agent
-// reserved a local slot, held until slot is closed.
-func (r *run) viaAgent(p *compilerargs.Plan, src []byte) (res *wire.AgentResult, why string, slot io.Closer) {
-	if int64(len(src)) > wire.MaxJobFrame-(1<<20) {
-		return nil, "preprocessed source too large to ship", nil
-	}
+// agentJob is a job handed to the agent: the request goes out before
+// preprocessing, the source after it.
+type agentJob struct {
+	r    *run
+	conn net.Conn
+	c    *wire.Conn
+}
+
+// openJob connects to the agent and sends the job's request without its
+// source. why is non-empty when the farm cannot be used at all.
+func (r *run) openJob(p *compilerargs.Plan) (*agentJob, string) {
 	conn, err := agent.Connect(agent.Options{
 		Broker: r.cfg.Broker, KeyFile: r.cfg.KeyFile, User: r.cfg.User, RuntimeDir: r.cfg.RuntimeDir,
 		Idle: r.cfg.AgentIdle, NoStart: r.cfg.NoAgent, LocalSlots: r.cfg.LocalSlots, LocalPower: r.cfg.LocalPower,
 	})
 	if err != nil {
-		return nil, "agent: " + err.Error(), nil
+		return &agentJob{r: r}, "agent: " + err.Error()
 	}
-	keep := false
-	defer func() {
-		if !keep {
-			conn.Close()
-		}
-	}()
 	c := wire.NewConn(conn, wire.MaxJobFrame, 0)
 	c.WriteTimeout = 30 * time.Second
+	var hint int64
+	if st, err := os.Stat(p.Source); err == nil {
+		hint = st.Size()
+	}
 	req := &wire.AgentCompile{
 		Version: wire.ProtocolVersion, Build: buildinfo.ID(), Compiler: r.compiler, Driver: r.driver, Lang: p.Lang,
-		Ext: p.PreprocessedExt, Kind: p.OutputKind, Args: p.RemoteArgs, SourceName: sourceName(p), Source: src,
+		Ext: p.PreprocessedExt, Kind: p.OutputKind, Args: p.RemoteArgs, SourceName: sourceName(p), SizeHint: hint,
 		File: p.Source, MaxWaitMs: r.cfg.MaxWait.Milliseconds(), Verbose: r.cfg.Verbose,
 	}
 	if err := c.Send(req); err != nil {
-		return nil, "agent: send: " + err.Error(), nil
+		conn.Close()
+		return &agentJob{r: r}, "agent: send: " + err.Error()
+	}
+	return &agentJob{r: r, conn: conn, c: c}, ""
+}
+
+// abandon tells the agent the job will not come (closing the socket
+// cancels its lease request).
+func (j *agentJob) abandon() {
+	if j.conn != nil {
+		j.conn.Close()
+	}
+}
+
+// finish sends the source and waits for the agent's answer. why is
+// non-empty when the job must be compiled locally instead; slot is
+// non-nil when the agent reserved a local slot, held until slot is closed.
+func (j *agentJob) finish(src []byte) (res *wire.AgentResult, why string, slot io.Closer) {
+	r := j.r
+	keep := false
+	defer func() {
+		if !keep {
+			j.conn.Close()
+		}
+	}()
+	if int64(len(src)) > wire.MaxJobFrame-(1<<20) {
+		return nil, "preprocessed source too large to ship", nil
 	}
 	// The agent bounds the whole job (lease wait plus compile); this
-	// deadline only protects against an agent that hangs.
-	m, err := c.RecvTimeout(r.cfg.MaxWait + 15*time.Minute)
+	// deadline only protects against an agent that hangs. An agent that
+	// answered early (and closed) still has its answer to read.
+	wait := r.cfg.MaxWait + 15*time.Minute
+	if err := j.c.Send(&wire.AgentSource{Source: src}); err != nil {
+		wait = time.Second
+	}
+	m, err := j.c.RecvTimeout(wait)
 	if err != nil {
 		return nil, "agent: " + err.Error(), nil
 	}
@@ -152,7 +194,7 @@ func (r *run) viaAgent(p *compilerargs.Plan, src []byte) (res *wire.AgentResult,
 	if res.Fallback != "" {
 		if res.LocalSlot {
 			keep = true
-			return nil, res.Fallback, conn
+			return nil, res.Fallback, j.conn
 		}
 		return nil, res.Fallback, nil
 	}

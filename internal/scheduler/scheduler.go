@@ -560,6 +560,20 @@ func (s *Scheduler) Adopt(l lease.Lease, now time.Time) bool {
 	return true
 }
 
+// KeepAlive renews the leases among ids that run on host and have no
+// holder (adopted after a restart), on the word of the host that runs
+// their jobs. Leases with a holder are renewed by it alone, so that a
+// frozen client still loses its lease. It returns how many it renewed.
+func (s *Scheduler) KeepAlive(host string, ids []lease.ID, now time.Time) int {
+	n := 0
+	for _, id := range ids {
+		if l, ok := s.leases.Get(id); ok && l.Host == host && l.Holder == 0 && s.leases.Renew(id, now.Add(s.cfg.LeaseTTL)) {
+			n++
+		}
+	}
+	return n
+}
+
 // Renew extends a lease by the TTL.
 func (s *Scheduler) Renew(id lease.ID, now time.Time) bool {
 	return s.leases.Renew(id, now.Add(s.cfg.LeaseTTL))
@@ -694,6 +708,11 @@ func (s *Scheduler) EstimateWait(id uint64, now time.Time) (position int, est ti
 		}
 	}
 	return position, est
+}
+
+// Active reports whether user holds a lease or waits for one.
+func (s *Scheduler) Active(user string) bool {
+	return s.count[user] > 0 || s.queue.Waiting(user) > 0
 }
 
 // UserRunning returns the number of leases and the power a user holds.

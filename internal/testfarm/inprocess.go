@@ -27,6 +27,13 @@ type InProcess struct {
 // take a host out.
 func StartInProcess(t testing.TB, farm string, withHTTP bool) *InProcess {
 	t.Helper()
+	return StartInProcessWith(t, farm, withHTTP, nil)
+}
+
+// StartInProcessWith is StartInProcess with tune adjusting the broker's
+// configuration before it starts.
+func StartInProcessWith(t testing.TB, farm string, withHTTP bool, tune func(*broker.Config)) *InProcess {
+	t.Helper()
 	p := &InProcess{Dir: t.TempDir()}
 	p.KeyFile = filepath.Join(p.Dir, "key")
 	farmFile := filepath.Join(p.Dir, "farm")
@@ -43,6 +50,9 @@ func StartInProcess(t testing.TB, farm string, withHTTP bool) *InProcess {
 		cfg.HTTP = "127.0.0.1:0"
 	}
 	cfg.Overload, cfg.Saturated = 1e6, 1e6
+	if tune != nil {
+		tune(&cfg)
+	}
 	b, err := broker.New(cfg, logging.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +70,7 @@ func (p *InProcess) StartVolunteer(t testing.TB, name string, slots int, extra f
 	t.Helper()
 	vc := volunteer.DefaultConfig()
 	vc.Broker, vc.Listen, vc.Name, vc.Slots, vc.KeyFile, vc.TempDir, vc.Compilers = p.Broker.Addr(), "127.0.0.1:0", name, slots, p.KeyFile, p.Dir, []string{"gcc"}
+	vc.StateDir = p.Dir
 	if extra != nil {
 		extra(&vc)
 	}

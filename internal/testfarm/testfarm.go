@@ -209,7 +209,8 @@ func (f *Farm) waitHTTP() {
 func (f *Farm) StartVolunteer(name string, slots int, extra ...string) *Proc {
 	addr := FreeAddr(f.T)
 	args := []string{"--broker", f.Broker, "--listen", addr, "--name", name, "--slots", fmt.Sprint(slots),
-		"--key", f.KeyFile, "--log-format", "console", "--log-level", "debug", "--temp-dir", f.Dir}
+		"--key", f.KeyFile, "--log-format", "console", "--log-level", "debug", "--temp-dir", f.Dir,
+		"--state", filepath.Join(f.Dir, "volunteer-state")}
 	if !hasFlag(extra, "--control") && !hasFlag(extra, "--config") {
 		// each volunteer its own control socket: the default is shared by the machine
 		args = append(args, "--control", filepath.Join(f.RuntimeDir, "ctl-"+name+".sock"))
@@ -305,10 +306,15 @@ func HostOf(d *status.Doc, name string) *status.Host {
 	return nil
 }
 
-// Env is the environment for dcc processes of user.
+// Env is the environment for dcc processes of user. The local machine's
+// power is tiny, so that the farm always looks faster than this machine:
+// otherwise whether a job goes to the farm would depend on how loaded the
+// test machine is (a loaded host is slower than a free local slot, and
+// dcc rightly declines it). Tests of the local-slot logic set their own
+// DCC_LOCAL_POWER after these (the last value wins).
 func (f *Farm) Env(user string) []string {
 	return []string{"DCC_BROKER=" + f.Broker, "DCC_KEY_FILE=" + f.KeyFile, "DCC_RUNTIME_DIR=" + f.RuntimeDir,
-		"DCC_USER=" + user, "DCC_VERBOSE=1", "DCC_AGENT_IDLE=30s", "DCC_CONFIG=/nonexistent"}
+		"DCC_USER=" + user, "DCC_VERBOSE=1", "DCC_AGENT_IDLE=30s", "DCC_CONFIG=/nonexistent", "DCC_LOCAL_POWER=0.000001"}
 }
 
 // Result is a finished command.

@@ -76,7 +76,10 @@ func (v *Volunteer) evaluate() wire.HostStatus {
 		}
 	}
 	st := wire.HostStatus{Load1: l1, Load5: l5, Load15: l15, Running: running, Available: d.Available, Reason: d.Reason,
-		ExternalLoad: v.cfg.LoadSource == "external", Own1: own1, OwnKnown: true}
+		ExternalLoad: v.cfg.LoadSource == "external", Own1: own1, OwnKnown: true, ClockMs: time.Now().UnixMilli()}
+	for id := range v.running {
+		st.Leases = append(st.Leases, id)
+	}
 	if st.ExternalLoad {
 		st.Load1, st.Load5, st.Load15 = 0, 0, 0
 	}

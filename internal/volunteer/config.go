@@ -28,6 +28,8 @@ type Config struct {
 	HTTP       string        `toml:"http"`        // metrics address ("" = none)
 	Compilers  []string      `toml:"compilers"`   // compilers offered (names or paths); default: gcc g++ cc c++ clang clang++ found on PATH
 	TempDir    string        `toml:"temp_dir"`    // parent of job directories
+	StateDir   string        `toml:"state"`       // where the volunteer keeps state across restarts (the token replay log)
+	ClockSkew  time.Duration `toml:"clock_skew"`  // how far this host's clock may run ahead of the broker's
 	JobTimeout time.Duration `toml:"job_timeout"` // wall-clock limit per job
 	MaxMemory  uint64        `toml:"max_memory"`  // address-space limit per job, bytes
 	Nice       int           `toml:"nice"`        // niceness added to jobs
@@ -54,6 +56,20 @@ func DefaultControl() string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("dcc-volunteer-%d.sock", os.Getuid()))
 }
 
+// DefaultStateDir is where a volunteer keeps state when none is configured.
+func DefaultStateDir() string {
+	if os.Getuid() == 0 {
+		return "/var/lib/dcc-volunteer"
+	}
+	if x := os.Getenv("XDG_STATE_HOME"); x != "" {
+		return filepath.Join(x, "dcc-volunteer")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "dcc-volunteer")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("dcc-volunteer-%d", os.Getuid()))
+}
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	lim := executor.DefaultLimits()
@@ -64,6 +80,8 @@ func DefaultConfig() Config {
 		MaxMemory:  lim.Memory,
 		Nice:       lim.Nice,
 		Report:     time.Second,
+		ClockSkew:  time.Minute,
+		StateDir:   DefaultStateDir(),
 		LoadSource: "proc",
 		LogFormat:  "json",
 		LogLevel:   "info",
@@ -87,6 +105,10 @@ func (c *Config) Validate() error {
 		return errors.New("--job-timeout must be at least 1s")
 	case c.Report <= 0 || c.Report > 2*time.Second:
 		return errors.New("--report must be between 0 and 2s")
+	case c.StateDir == "":
+		return errors.New("--state is required")
+	case c.ClockSkew < 0 || c.ClockSkew > time.Hour:
+		return errors.New("--clock-skew must be between 0 and 1h")
 	case c.LoadSource != "proc" && c.LoadSource != "external":
 		return errors.New("--load-source must be proc or external")
 	}

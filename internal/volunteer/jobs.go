@@ -78,95 +78,192 @@ func (v *Volunteer) serveConn(conn net.Conn) {
 	}
 }
 
-// serveJob runs one job stream: request in, result out. Every refusal
-// before the compiler runs is a JobResult with Rejected set, never a compile.
+// jobRun is one job on its stream, through the steps serveJob names.
+type jobRun struct {
+	v      *Volunteer
+	st     *yamux.Stream
+	c      *wire.Conn
+	client string
+	req    *wire.JobRequest
+	source []byte
+	claims wire.TokenClaims
+	comp   Offered
+	job    *job
+	ctx    context.Context
+	fields []zap.Field
+}
+
+// serveJob runs one job stream: the header, its checks, the source, the
+// compile, the result. Every refusal before the compiler runs is a
+// JobResult with a Code, never a compile; a refusal is decided from the
+// small header, before the source (up to MaxJobFrame) is read.
 func (v *Volunteer) serveJob(st *yamux.Stream, hello *wire.Hello) {
-	c := wire.NewConn(st, wire.MaxJobFrame, jobReadTimeout)
-	req, err := wire.Expect[*wire.JobRequest](c)
-	if err != nil {
-		v.m.results.WithLabelValues("rejected").Inc()
-		v.log.Warn("bad job request", zap.String("client", hello.Name), zap.Error(err))
-		c.Send(&wire.JobResult{Rejected: "bad request: " + err.Error()})
+	j := &jobRun{v: v, st: st, client: hello.Name, c: wire.NewConn(st, wire.MaxControlFrame, jobReadTimeout)}
+	if !j.receiveHeader() || !j.authorize() {
 		return
 	}
-	v.m.bytesIn.Add(float64(len(req.Source)))
-	reject := func(reason string, fields ...zap.Field) {
-		v.m.results.WithLabelValues("rejected").Inc()
-		v.log.Warn("job rejected", append(fields, zap.String("client", hello.Name), zap.String("reason", reason))...)
-		c.Send(&wire.JobResult{Rejected: reason})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	j.ctx = ctx
+	if !j.claimSlot(cancel) {
+		return
 	}
+	defer j.releaseSlot()
+	if !j.receiveSource() {
+		return
+	}
+	j.watchClient(cancel)
+	res, err := j.compile()
+	// The slot is free once the compiler has exited: the client releases
+	// the lease as soon as it reads the result, and the broker may grant
+	// the slot again before this goroutine ends.
+	j.releaseSlot()
+	j.respond(res, err)
+}
+
+// reject answers the job with a refusal and counts it.
+func (j *jobRun) reject(code int, reason string) {
+	j.v.m.results.WithLabelValues(wire.OutcomeRejected).Inc()
+	j.v.log.Warn("job rejected", append(j.fields, zap.String("client", j.client), zap.Int("code", code), zap.String("reason", reason))...)
+	j.c.Send(&wire.JobResult{Code: code, Rejected: reason})
+}
+
+func (j *jobRun) receiveHeader() bool {
+	req, err := wire.Expect[*wire.JobRequest](j.c)
+	if err != nil {
+		j.reject(wire.RejectBadRequest, "bad request: "+err.Error())
+		return false
+	}
+	if req.SourceBytes <= 0 || req.SourceBytes > wire.MaxJobFrame-1024 {
+		j.reject(wire.RejectBadRequest, fmt.Sprintf("bad request: source of %d bytes", req.SourceBytes))
+		return false
+	}
+	j.req = req
+	return true
+}
+
+// authorize checks the token (signed by the broker for this host, this
+// job's digest and compiler, not expired, not used before), the compiler
+// and the arguments.
+func (j *jobRun) authorize() bool {
+	v, req := j.v, j.req
 	now := time.Now()
 	v.mu.Lock()
 	pub := v.pub
 	v.mu.Unlock()
 	if pub == nil {
-		reject("volunteer has not registered with a broker")
-		return
+		j.reject(wire.RejectToken, "volunteer has not registered with a broker")
+		return false
 	}
-	claims, err := lease.Verify(pub, req.Token, v.cfg.Name, digest(req.Source), now)
+	claims, err := lease.Verify(pub, req.Token, v.cfg.Name, req.Digest, now, v.cfg.ClockSkew)
 	if err != nil {
-		reject(err.Error())
-		return
+		j.reject(wire.RejectToken, err.Error())
+		return false
 	}
-	fields := []zap.Field{zap.Uint64("lease", claims.Lease), zap.String("user", claims.User), zap.String("host", v.cfg.Name)}
-	if !bytes.Equal(req.Digest, claims.Digest) {
-		reject("source digest does not match the request", fields...)
-		return
-	}
+	j.claims = claims
+	j.fields = []zap.Field{zap.Uint64("lease", claims.Lease), zap.String("user", claims.User), zap.String("host", v.cfg.Name)}
 	if claims.Fingerprint != req.Fingerprint {
-		reject("compiler fingerprint differs from the lease's", fields...)
-		return
+		j.reject(wire.RejectToken, "compiler fingerprint differs from the lease's")
+		return false
 	}
 	comp, ok := v.pick(req.Fingerprint, req.Compiler, req.Ext)
 	if !ok {
-		reject(fmt.Sprintf("no compiler %q with fingerprint %q here", req.Compiler, req.Fingerprint), fields...)
-		return
+		j.reject(wire.RejectNoCompiler, fmt.Sprintf("no compiler %q with fingerprint %q here", req.Compiler, req.Fingerprint))
+		return false
 	}
+	j.comp = comp
 	if err := compilerargs.CheckRemoteArgs(req.Args); err != nil {
-		reject("argument refused: "+err.Error(), fields...)
-		return
+		j.reject(wire.RejectArgs, "argument refused: "+err.Error())
+		return false
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	return true
+}
+
+// claimSlot uses the token (a token admits one job) and takes a slot, if
+// the host is available and has one free.
+func (j *jobRun) claimSlot(cancel context.CancelFunc) bool {
+	v := j.v
+	now := time.Now()
 	v.mu.Lock()
-	if err := v.replay.Use(claims, now); err != nil {
-		v.mu.Unlock()
-		reject(err.Error(), fields...)
-		return
-	}
 	if ok, why := v.availableLocked(); !ok {
 		v.mu.Unlock()
-		reject("host unavailable: "+why, fields...)
-		return
+		j.reject(wire.RejectUnavailable, "host unavailable: "+why)
+		return false
 	}
-	if len(v.running) >= v.cfg.Slots {
+	slot := v.freeSlotLocked()
+	if slot < 0 {
 		v.mu.Unlock()
-		reject(fmt.Sprintf("all %d slots busy", v.cfg.Slots), fields...)
-		return
+		j.reject(wire.RejectBusy, fmt.Sprintf("all %d slots busy", v.cfg.Slots))
+		return false
 	}
-	thisJob := &job{token: req.Token, cancel: cancel, user: claims.User}
-	v.running[claims.Lease] = thisJob
+	if err := v.replay.Use(j.claims, now); err != nil {
+		v.mu.Unlock()
+		j.reject(wire.RejectToken, err.Error())
+		return false
+	}
+	j.job = &job{token: j.req.Token, cancel: cancel, user: j.claims.User, slot: slot}
+	v.running[j.claims.Lease] = j.job
+	v.slotUsed[slot] = true
 	v.mu.Unlock()
-	finished := func() {
-		v.mu.Lock()
-		delete(v.running, claims.Lease)
-		v.mu.Unlock()
+	if v.replayLog != nil {
+		if err := v.replayLog.add(j.claims.Lease, j.claims.ExpiresMs); err != nil {
+			v.log.Error("replay log write failed: a restart would forget this token", append(j.fields, zap.Error(err))...)
+		}
 	}
-	defer finished()
-	// The client closing its stream (it died or gave up) cancels the job.
+	return true
+}
+
+// releaseSlot frees the job's slot; it may be called twice.
+func (j *jobRun) releaseSlot() {
+	v := j.v
+	v.mu.Lock()
+	if v.running[j.claims.Lease] == j.job {
+		delete(v.running, j.claims.Lease)
+		v.slotUsed[j.job.slot] = false
+	}
+	v.mu.Unlock()
+}
+
+// receiveSource reads the source frame that follows the header and
+// checks it is the one the token was issued for.
+func (j *jobRun) receiveSource() bool {
+	j.c.MaxFrame = int(j.req.SourceBytes) + 1024 // msgpack's few bytes of framing
+	src, err := wire.Expect[*wire.JobSource](j.c)
+	if err != nil {
+		j.reject(wire.RejectBadRequest, "bad request: "+err.Error())
+		return false
+	}
+	// The header's digest is the token's when the token names one (Verify
+	// checked), so this binds the source to the lease either way.
+	if int64(len(src.Source)) != j.req.SourceBytes || !bytes.Equal(digest(src.Source), j.req.Digest) {
+		j.reject(wire.RejectToken, "source does not match the job's digest")
+		return false
+	}
+	j.source = src.Source
+	j.v.m.bytesIn.Add(float64(len(src.Source)))
+	return true
+}
+
+// watchClient cancels the job when the client closes its stream (it died
+// or gave up): nothing more is read from it.
+func (j *jobRun) watchClient(cancel context.CancelFunc) {
 	go func() {
 		var b [1]byte
-		_ = st.SetReadDeadline(time.Time{})
-		st.Read(b[:])
+		_ = j.st.SetReadDeadline(time.Time{})
+		j.st.Read(b[:])
 		cancel()
 	}()
-	v.lease.Info("job start", append(fields, zap.String("compiler", comp.Path), zap.Int("source_bytes", len(req.Source)))...)
-	res, err := executor.Run(ctx, executor.Job{
-		Compiler: comp.Path, Args: req.Args, Ext: req.Ext, Kind: req.Kind, Source: req.Source,
+}
+
+func (j *jobRun) compile() (*executor.Result, error) {
+	v, req := j.v, j.req
+	v.lease.Info("job start", append(j.fields, zap.String("compiler", j.comp.Path), zap.Int("source_bytes", len(j.source)), zap.Int("slot", j.job.slot))...)
+	return executor.Run(j.ctx, executor.Job{
+		Compiler: j.comp.Path, Args: req.Args, Ext: req.Ext, Kind: req.Kind, Source: j.source,
 		Name: strings.TrimSuffix(req.SourceName, req.Ext), TempDir: v.cfg.TempDir,
 		OnStart: func(pgid int) {
 			v.mu.Lock()
-			thisJob.pgid = pgid
+			j.job.pgid = pgid
 			draining := !v.avail.decision.Available
 			v.mu.Unlock()
 			if draining {
@@ -174,47 +271,69 @@ func (v *Volunteer) serveJob(st *yamux.Stream, hello *wire.Hello) {
 			}
 		},
 	}, v.limits)
-	// The slot is free once the compiler has exited: the client releases
-	// the lease as soon as it reads the result, and the broker may grant
-	// the slot again before this goroutine ends.
-	finished()
+}
+
+// respond sends the result, and tells the broker the job ended.
+func (j *jobRun) respond(res *executor.Result, err error) {
+	v := j.v
+	outcome, result := j.result(res, err)
+	v.m.results.WithLabelValues(outcome).Inc()
+	v.m.bytesOut.Add(float64(len(result.Output)))
+	v.lease.Info("job end", append(j.fields, zap.String("outcome", outcome), zap.Int64("wall_ms", result.WallMs), zap.Int("output_bytes", len(result.Output)))...)
+	j.c.WriteTimeout = 60 * time.Second
+	if err := j.c.Send(result); err != nil {
+		v.log.Warn("send result", append(j.fields, zap.Error(err))...)
+	}
+	select {
+	case v.done <- &wire.JobDone{LeaseID: j.claims.Lease, Outcome: outcome, WallMs: result.WallMs}:
+	default:
+	}
+}
+
+// result turns what the executor returned into the outcome and the
+// JobResult to send.
+func (j *jobRun) result(res *executor.Result, err error) (string, *wire.JobResult) {
 	outcome := wire.OutcomeOK
-	var result wire.JobResult
+	result := &wire.JobResult{Slot: j.job.slot}
 	switch {
-	case err != nil && ctx.Err() != nil:
+	case err != nil && j.ctx.Err() != nil:
 		outcome = wire.OutcomeCancelled
-		result.Rejected = "job cancelled"
+		result.Code, result.Rejected = wire.RejectCancelled, "job cancelled"
 	case err != nil:
 		outcome = wire.OutcomeFailed
-		result.Rejected = "job failed: " + err.Error()
+		result.Code, result.Rejected = wire.RejectFailed, "job failed: "+err.Error()
 	case res.ExitCode != 0:
 		outcome = wire.OutcomeCompileError
 	}
-	if res != nil {
-		result.ExitCode, result.Stdout, result.Stderr = res.ExitCode, res.Stdout, res.Stderr
-		result.WallMs, result.CPUMs = res.Wall.Milliseconds(), res.CPU.Milliseconds()
-		if result.Rejected == "" && res.ExitCode == 0 {
-			if len(res.Output)+len(res.Stdout)+len(res.Stderr) > wire.MaxJobFrame-(1<<20) {
-				outcome = wire.OutcomeCancelled
-				result.Rejected = fmt.Sprintf("%s (%d bytes)", wire.RejectTooLarge, len(res.Output))
-			} else {
-				result.Output = res.Output
-				result.Digest = digest(res.Output)
-			}
+	if res == nil {
+		return outcome, result
+	}
+	result.ExitCode, result.Stdout, result.Stderr = res.ExitCode, res.Stdout, res.Stderr
+	result.WallMs, result.CPUMs = res.Wall.Milliseconds(), res.CPU.Milliseconds()
+	j.v.m.duration.Observe(res.Wall.Seconds())
+	if result.Code == 0 && res.ExitCode == 0 {
+		if len(res.Output)+len(res.Stdout)+len(res.Stderr) > wire.MaxJobFrame-(1<<20) {
+			outcome = wire.OutcomeCancelled
+			result.Code, result.Rejected = wire.RejectTooLarge, fmt.Sprintf("output too large to return (%d bytes)", len(res.Output))
+		} else {
+			result.Output = res.Output
+			result.Digest = digest(res.Output)
 		}
-		v.m.duration.Observe(res.Wall.Seconds())
 	}
-	v.m.results.WithLabelValues(outcome).Inc()
-	v.m.bytesOut.Add(float64(len(result.Output)))
-	v.lease.Info("job end", append(fields, zap.String("outcome", outcome), zap.Int64("wall_ms", result.WallMs), zap.Int("output_bytes", len(result.Output)))...)
-	c.WriteTimeout = 60 * time.Second
-	if err := c.Send(&result); err != nil {
-		v.log.Warn("send result", append(fields, zap.Error(err))...)
+	return outcome, result
+}
+
+// freeSlotLocked returns the lowest free slot index, or -1. Caller holds mu.
+func (v *Volunteer) freeSlotLocked() int {
+	if len(v.running) >= v.cfg.Slots {
+		return -1
 	}
-	select {
-	case v.done <- &wire.JobDone{LeaseID: claims.Lease, Outcome: outcome, WallMs: result.WallMs}:
-	default:
+	for i, used := range v.slotUsed {
+		if !used {
+			return i
+		}
 	}
+	return -1
 }
 
 // pick chooses the offered compiler for a job: the exact fingerprint, and

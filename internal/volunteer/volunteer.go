@@ -50,6 +50,10 @@ type Volunteer struct {
 	pub     ed25519.PublicKey // broker's token key, from the last Welcome
 	replay  lease.ReplayGuard
 	running map[uint64]*job
+	// slotUsed[i] is true while a job runs in slot i; len(running) jobs
+	// hold len(running) distinct slots.
+	slotUsed  []bool
+	replayLog *replayLog
 	avail   availabilityState
 	kick    chan struct{} // availability changed: report now
 	done    chan *wire.JobDone
@@ -68,6 +72,7 @@ type job struct {
 	token  []byte
 	cancel context.CancelFunc
 	user   string
+	slot   int
 	pgid   int // compiler's process group, once started
 }
 
@@ -84,6 +89,12 @@ func New(cfg Config, logs logging.Loggers) (*Volunteer, error) {
 		cfg: cfg, log: logs.Log, lease: logs.Lease, key: key,
 		running: make(map[uint64]*job), done: make(chan *wire.JobDone, 256), kick: make(chan struct{}, 1),
 		closing: make(chan struct{}), sessions: make(map[*yamux.Session]struct{}), brokerUp: make(chan struct{}),
+	}
+	v.slotUsed = make([]bool, cfg.Slots)
+	v.replay.Skew = cfg.ClockSkew
+	v.replayLog, err = openReplayLog(cfg.StateDir, cfg.Name, &v.replay, time.Now())
+	if err != nil {
+		return nil, err
 	}
 	v.limits = executor.DefaultLimits()
 	v.limits.Wall = cfg.JobTimeout
@@ -208,7 +219,7 @@ func (v *Volunteer) Close() error {
 	}
 	v.sessMu.Unlock()
 	v.wg.Wait()
-	return nil
+	return v.replayLog.close()
 }
 
 // SetPaused makes the host unavailable (reason != "") or available again;

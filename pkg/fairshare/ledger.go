@@ -22,17 +22,21 @@ import (
 	"time"
 )
 
-// Account is one user's decayed usage at a point in time.
+// Account is one user's decayed usage at a point in time: what the broker
+// persists. Weights are not part of it: they come from the farm file alone
+// (SetWeights), so a weight removed from the file is gone after a reload or
+// a restart.
 type Account struct {
-	Usage  float64   `json:"usage"`
-	At     time.Time `json:"at"`
-	Weight float64   `json:"weight"`
+	Usage float64   `json:"usage"`
+	At    time.Time `json:"at"`
 }
 
-// Ledger tracks decayed usage per user.
+// Ledger tracks decayed usage per user, and the share weights the farm
+// file gives.
 type Ledger struct {
 	HalfLife time.Duration
 	accounts map[string]*Account
+	weights  map[string]float64 // users with a weight other than 1
 }
 
 // NewLedger returns an empty ledger (halfLife <= 0 means one hour).
@@ -40,13 +44,13 @@ func NewLedger(halfLife time.Duration) *Ledger {
 	if halfLife <= 0 {
 		halfLife = time.Hour
 	}
-	return &Ledger{HalfLife: halfLife, accounts: make(map[string]*Account)}
+	return &Ledger{HalfLife: halfLife, accounts: make(map[string]*Account), weights: make(map[string]float64)}
 }
 
 func (l *Ledger) account(user string) *Account {
 	a := l.accounts[user]
 	if a == nil {
-		a = &Account{Weight: 1}
+		a = &Account{}
 		l.accounts[user] = a
 	}
 	return a
@@ -75,20 +79,40 @@ func (l *Ledger) Usage(user string, now time.Time) float64 {
 	return l.decayed(a, now)
 }
 
-// SetWeight sets a user's share weight (default 1; <= 0 is taken as 1).
+// SetWeight sets one user's share weight (default 1; <= 0 is taken as 1).
 func (l *Ledger) SetWeight(user string, w float64) {
-	if w <= 0 {
-		w = 1
+	if w <= 0 || w == 1 {
+		delete(l.weights, user)
+		return
 	}
-	l.account(user).Weight = w
+	l.weights[user] = w
+}
+
+// SetWeights replaces every weight: users not in w get the default 1.
+// The broker calls it with the farm file's `user NAME weight=W` lines on
+// every (re)load, so the farm file is the only source of weights.
+func (l *Ledger) SetWeights(w map[string]float64) {
+	clear(l.weights)
+	for u, x := range w {
+		l.SetWeight(u, x)
+	}
 }
 
 // Weight returns a user's weight.
 func (l *Ledger) Weight(user string) float64 {
-	if a := l.accounts[user]; a != nil {
-		return a.Weight
+	if w, ok := l.weights[user]; ok {
+		return w
 	}
 	return 1
+}
+
+// Weights returns a copy of the weights other than 1.
+func (l *Ledger) Weights() map[string]float64 {
+	out := make(map[string]float64, len(l.weights))
+	for u, w := range l.weights {
+		out[u] = w
+	}
+	return out
 }
 
 // Snapshot returns a copy of every account, for persistence.
@@ -100,16 +124,33 @@ func (l *Ledger) Snapshot() map[string]Account {
 	return out
 }
 
-// Restore replaces the accounts with a snapshot.
+// Restore replaces the accounts with a snapshot. Weights are untouched.
 func (l *Ledger) Restore(s map[string]Account) {
 	l.accounts = make(map[string]*Account, len(s))
 	for u, a := range s {
 		a := a
-		if a.Weight <= 0 {
-			a.Weight = 1
-		}
 		l.accounts[u] = &a
 	}
+}
+
+// NegligibleUsage is the decayed usage below which an account is worth
+// nothing to the fair-share score: a thousandth of a power-1 slot-second.
+const NegligibleUsage = 1e-3
+
+// Prune forgets the accounts whose usage has decayed below
+// NegligibleUsage at now, except users for which keep returns true (those
+// holding leases or waiting). It returns the names it removed, so the
+// caller can delete them from its persistent copy too. Without it, every
+// name ever seen would be kept and saved for ever.
+func (l *Ledger) Prune(now time.Time, keep func(user string) bool) []string {
+	var gone []string
+	for u, a := range l.accounts {
+		if l.decayed(a, now) < NegligibleUsage && (keep == nil || !keep(u)) {
+			delete(l.accounts, u)
+			gone = append(gone, u)
+		}
+	}
+	return gone
 }
 
 // Users lists the users with an account.

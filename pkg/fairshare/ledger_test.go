@@ -107,26 +107,43 @@ func TestLedgerWeights(t *testing.T) {
 	}
 }
 
+func TestLedgerSetWeightsReplaces(t *testing.T) {
+	l := NewLedger(time.Hour)
+	l.SetWeights(map[string]float64{"vic": 2, "ann": 3})
+	l.Charge("vic", 10, t0)
+	// The farm file drops vic's line: vic is back to 1, ann changes.
+	l.SetWeights(map[string]float64{"ann": 0.5})
+	if l.Weight("vic") != 1 || l.Weight("ann") != 0.5 {
+		t.Fatalf("weights after reload: vic %g ann %g", l.Weight("vic"), l.Weight("ann"))
+	}
+	if !near(l.Usage("vic", t0), 10) {
+		t.Fatalf("SetWeights touched usage: %g", l.Usage("vic", t0))
+	}
+	if w := l.Weights(); len(w) != 1 || w["ann"] != 0.5 {
+		t.Fatalf("Weights() = %v", w)
+	}
+}
+
 func TestLedgerSnapshotRestore(t *testing.T) {
 	l := NewLedger(30 * time.Minute)
 	l.Charge("alice", 100, t0)
 	l.Charge("bob", 40, t0.Add(10*time.Minute))
 	l.SetWeight("bob", 2)
-	l.SetWeight("carol", 3) // weight only
 	snap := l.Snapshot()
 
 	check := func(t *testing.T, r *Ledger) {
 		t.Helper()
-		for _, u := range []string{"alice", "bob", "carol", "dave"} {
+		for _, u := range []string{"alice", "bob", "dave"} {
 			for _, d := range []time.Duration{0, 10 * time.Minute, 2 * time.Hour} {
 				at := t0.Add(d)
 				if a, b := l.Usage(u, at), r.Usage(u, at); !near(b, a) {
 					t.Errorf("%s at +%v: restored usage %g, original %g", u, d, b, a)
 				}
 			}
-			if a, b := l.Weight(u), r.Weight(u); a != b {
-				t.Errorf("%s: restored weight %g, original %g", u, b, a)
-			}
+		}
+		// Weights are the farm file's, never restored from saved state.
+		if r.Weight("bob") != 1 {
+			t.Errorf("restored a weight: bob %g", r.Weight("bob"))
 		}
 		got, want := r.Users(), l.Users()
 		slices.Sort(got)
@@ -157,27 +174,53 @@ func TestLedgerSnapshotRestore(t *testing.T) {
 		r.Restore(back)
 		check(t, r)
 	})
+	t.Run("old state with weights", func(t *testing.T) {
+		// State written before weights left the ledger carries a weight
+		// field: it is ignored.
+		var back map[string]Account
+		if err := json.Unmarshal([]byte(`{"vic":{"usage":5,"at":"2026-01-01T00:00:00Z","weight":4}}`), &back); err != nil {
+			t.Fatal(err)
+		}
+		r := NewLedger(time.Hour)
+		r.Restore(back)
+		if r.Weight("vic") != 1 || r.Usage("vic", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) != 5 {
+			t.Errorf("weight %g usage %g", r.Weight("vic"), r.Usage("vic", t0))
+		}
+	})
 	t.Run("snapshot is a copy", func(t *testing.T) {
 		s := l.Snapshot()
 		a := s["alice"]
 		a.Usage = 1e9
 		s["alice"] = a
 		delete(s, "bob")
-		if l.Usage("alice", t0) != 100 || l.Weight("bob") != 2 {
+		if l.Usage("alice", t0) != 100 {
 			t.Error("changing a snapshot changed the ledger")
 		}
 		r := NewLedger(time.Hour)
 		r.Restore(s)
-		s["zed"] = Account{Usage: 5, At: t0, Weight: 1}
+		s["zed"] = Account{Usage: 5, At: t0}
 		if r.Usage("zed", t0) != 0 {
 			t.Error("Restore keeps a reference to the snapshot map")
 		}
 	})
-	t.Run("bad weights", func(t *testing.T) {
-		r := NewLedger(time.Hour)
-		r.Restore(map[string]Account{"x": {Usage: 1, At: t0}, "y": {Weight: -2}})
-		if r.Weight("x") != 1 || r.Weight("y") != 1 {
-			t.Errorf("weights %g %g, want 1", r.Weight("x"), r.Weight("y"))
-		}
-	})
+}
+
+func TestLedgerPrune(t *testing.T) {
+	l := NewLedger(time.Minute)
+	l.Charge("old", 1, t0)
+	l.Charge("busy", 1, t0)
+	l.Charge("recent", 1, t0.Add(30*time.Minute))
+	now := t0.Add(30 * time.Minute) // "old" has halved 30 times: ~1e-9
+	gone := l.Prune(now, func(u string) bool { return u == "busy" })
+	if !slices.Equal(gone, []string{"old"}) {
+		t.Fatalf("pruned %v, want [old]", gone)
+	}
+	got := l.Users()
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"busy", "recent"}) {
+		t.Fatalf("kept %v", got)
+	}
+	if l.Prune(now, nil); len(l.Users()) != 1 {
+		t.Fatalf("without keep, busy should go too: %v", l.Users())
+	}
 }

@@ -65,7 +65,7 @@ func TestSignVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Verify(tt.pub, tt.tok, tt.host, tt.digest, tt.now)
+			got, err := Verify(tt.pub, tt.tok, tt.host, tt.digest, tt.now, 0)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -90,7 +90,7 @@ func TestVerifyTampered(t *testing.T) {
 		for _, bit := range []byte{0x01, 0x80} {
 			bad := bytes.Clone(tok)
 			bad[i] ^= bit
-			_, err := Verify(brokerPub, bad, "vol-3", digest[:], now)
+			_, err := Verify(brokerPub, bad, "vol-3", digest[:], now, 0)
 			if err == nil {
 				t.Fatalf("byte %d bit %#x flipped: token accepted", i, bit)
 			}
@@ -101,7 +101,7 @@ func TestVerifyTampered(t *testing.T) {
 	}
 	// Appending or dropping bytes also fails.
 	for _, bad := range [][]byte{append(bytes.Clone(tok), 0), tok[:len(tok)-wire.SignatureSize], tok[1:]} {
-		if _, err := Verify(brokerPub, bad, "vol-3", digest[:], now); err == nil {
+		if _, err := Verify(brokerPub, bad, "vol-3", digest[:], now, 0); err == nil {
 			t.Errorf("token of %d bytes accepted", len(bad))
 		}
 	}
@@ -115,7 +115,7 @@ func TestVerifyClaimsBound(t *testing.T) {
 	c2 := c
 	c2.Host = "vol-4"
 	forged := append(c2.Marshal(), tok[len(tok)-wire.SignatureSize:]...)
-	if _, err := Verify(brokerPub, forged, "vol-4", digest[:], now); !errors.Is(err, ErrBadSignature) {
+	if _, err := Verify(brokerPub, forged, "vol-4", digest[:], now, 0); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("signature moved to other claims: %v", err)
 	}
 }
@@ -186,7 +186,7 @@ func TestTokenAdmitsOneJob(t *testing.T) {
 	tok := Sign(brokerPriv, claims())
 	admitted := 0
 	for i := 0; i < 3; i++ {
-		c, err := Verify(brokerPub, tok, "vol-3", digest[:], now)
+		c, err := Verify(brokerPub, tok, "vol-3", digest[:], now, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,8 +211,52 @@ func BenchmarkVerify(b *testing.B) {
 	tok := Sign(brokerPriv, claims())
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Verify(brokerPub, tok, "vol-3", digest[:], now); err != nil {
+		if _, err := Verify(brokerPub, tok, "vol-3", digest[:], now, 0); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestVerifyClockSkew: a verifier whose clock runs ahead of the broker's
+// by less than its allowance still accepts a token; past it, refuses.
+func TestVerifyClockSkew(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	digest := sha256.Sum256([]byte("src"))
+	tok := Sign(brokerPriv, wire.TokenClaims{Lease: 1, ExpiresMs: now.UnixMilli(), User: "u", Host: "h", Fingerprint: "fp", Digest: digest[:]})
+	ahead := now.Add(40 * time.Second) // the volunteer's clock is 40 s fast
+	if _, err := Verify(brokerPub, tok, "h", digest[:], ahead, time.Minute); err != nil {
+		t.Fatalf("within a 1m allowance: %v", err)
+	}
+	if _, err := Verify(brokerPub, tok, "h", digest[:], ahead, 30*time.Second); !errors.Is(err, ErrExpired) {
+		t.Fatalf("past a 30s allowance: %v, want ErrExpired", err)
+	}
+	// A token bound to no digest (requested before preprocessing) verifies
+	// against any; one bound to a digest only against it.
+	unbound := Sign(brokerPriv, wire.TokenClaims{Lease: 2, ExpiresMs: now.UnixMilli(), User: "u", Host: "h", Fingerprint: "fp"})
+	if _, err := Verify(brokerPub, unbound, "h", digest[:], now, 0); err != nil {
+		t.Fatalf("unbound token: %v", err)
+	}
+	other := sha256.Sum256([]byte("other"))
+	if _, err := Verify(brokerPub, tok, "h", other[:], now, 0); !errors.Is(err, ErrWrongJob) {
+		t.Fatalf("bound token, other digest: %v", err)
+	}
+}
+
+// TestReplayGuardRemember: entries restored from a previous run refuse
+// their tokens until they expire, and expired ones are not restored.
+func TestReplayGuardRemember(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	g := ReplayGuard{Skew: time.Second}
+	g.Remember(7, now.Add(time.Minute).UnixMilli(), now)
+	g.Remember(8, now.Add(-time.Minute).UnixMilli(), now)
+	if g.Len() != 1 {
+		t.Fatalf("remembered %d, want 1 (the live one)", g.Len())
+	}
+	if err := g.Use(wire.TokenClaims{Lease: 7, ExpiresMs: now.Add(time.Minute).UnixMilli()}, now); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("restored lease reused: %v", err)
+	}
+	g.Forget(now.Add(2 * time.Minute))
+	if g.Len() != 0 {
+		t.Fatalf("expired entry kept: %d", g.Len())
 	}
 }

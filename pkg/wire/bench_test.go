@@ -14,7 +14,8 @@ func BenchmarkFrameRoundTrip(b *testing.B) {
 		m    Message
 	}{
 		{"LeaseRequest", &LeaseRequest{Fingerprint: "x86_64-pc-linux-gnu gcc 13.2.0", Lang: "c++", SourceBytes: 123456, Digest: make([]byte, 32), MaxWaitMs: 60000, LocalSlotFree: true, LocalEstimateMs: 2000, File: "src/foo/bar.cc"}},
-		{"JobRequest100KB", &JobRequest{Token: make([]byte, 200), Compiler: "g++", Fingerprint: "x86_64-pc-linux-gnu gcc 13.2.0", Ext: ".ii", Kind: ".o", Args: []string{"-O2", "-g", "-fPIC", "-std=c++20"}, SourceName: "bar.ii", Source: src, Digest: make([]byte, 32)}},
+		{"JobRequest100KB", &JobRequest{Token: make([]byte, 200), Compiler: "g++", Fingerprint: "x86_64-pc-linux-gnu gcc 13.2.0", Ext: ".ii", Kind: ".o", Args: []string{"-O2", "-g", "-fPIC", "-std=c++20"}, SourceName: "bar.ii", SourceBytes: int64(len(src)), Digest: make([]byte, 32)}},
+		{"JobSource100KB", &JobSource{Source: src}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -54,6 +54,7 @@ const (
 	TypeCommand      Type = 23
 	TypeJobRequest   Type = 30
 	TypeJobResult    Type = 31
+	TypeJobSource    Type = 32
 	TypeStatusQuery  Type = 40
 	TypeStatusReply  Type = 41
 	TypeAdminRequest Type = 42
@@ -63,6 +64,7 @@ const (
 	TypeAgentPing    Type = 52
 	TypeAgentPong    Type = 53
 	TypeClientReport Type = 54
+	TypeAgentSource  Type = 55
 )
 
 // Error codes carried in an Error message.

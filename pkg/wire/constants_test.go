@@ -31,6 +31,7 @@ func TestTypeConstants(t *testing.T) {
 		{"Command", TypeCommand, 23},
 		{"JobRequest", TypeJobRequest, 30},
 		{"JobResult", TypeJobResult, 31},
+		{"JobSource", TypeJobSource, 32},
 		{"StatusQuery", TypeStatusQuery, 40},
 		{"StatusReply", TypeStatusReply, 41},
 		{"AdminRequest", TypeAdminRequest, 42},
@@ -40,6 +41,7 @@ func TestTypeConstants(t *testing.T) {
 		{"AgentPing", TypeAgentPing, 52},
 		{"AgentPong", TypeAgentPong, 53},
 		{"ClientReport", TypeClientReport, 54},
+		{"AgentSource", TypeAgentSource, 55},
 	}
 	seen := map[Type]string{}
 	for _, tt := range tests {

@@ -60,8 +60,13 @@ type LeaseRequest struct {
 	Fingerprint string `msgpack:"fp"`   // compiler identity: target triple and full version
 	Lang        string `msgpack:"lang"` // c, c++, ...
 	SourceBytes int64  `msgpack:"size"`
-	Digest      []byte `msgpack:"digest"` // sha256 of the preprocessed source; signed into the token
-	MaxWaitMs   int64  `msgpack:"maxwait"`
+	// Digest is the sha256 of the preprocessed source, signed into the
+	// token when known. A client that asks for its lease while the
+	// preprocessor still runs sends none: the lease is then bound to the
+	// source when the job is sent (the volunteer checks the job header's
+	// digest against the source).
+	Digest    []byte `msgpack:"digest,omitempty"`
+	MaxWaitMs int64  `msgpack:"maxwait"`
 	// LocalSlotFree says the client could compile locally right now; the broker
 	// then answers Denied instead of queueing when its estimated wait is longer
 	// than LocalEstimateMs.
@@ -76,6 +81,9 @@ type LeaseRequest struct {
 type LeaseQueued struct {
 	Position  int   `msgpack:"pos"`
 	EstWaitMs int64 `msgpack:"est"`
+	// Backlogged says the user wants more slots than its fair share: its
+	// queued jobs gain from any free local slot (scheduler.CompileLocally).
+	Backlogged bool `msgpack:"backlog,omitempty"`
 }
 
 // LeaseGrant hands out a slot.
@@ -88,6 +96,10 @@ type LeaseGrant struct {
 	TTLMs   int64   `msgpack:"ttl"`
 	WaitMs  int64   `msgpack:"wait"`
 	Token   []byte  `msgpack:"token"`
+	// Speed is the job's expected speed on the host under its load (power
+	// units), for the client's choice to decline a slow grant
+	// (scheduler.DeclineGrant). 0: unknown, use Power.
+	Speed float64 `msgpack:"speed,omitempty"`
 }
 
 // Denial codes.
@@ -96,6 +108,7 @@ const (
 	DenyNoCompiler  = 1 // no usable host offers the compiler
 	DenyTimeout     = 2 // waited longer than the wait limit
 	DenyLocalFaster = 3 // the estimated wait is longer than compiling on the free local slot
+	DenyBusy        = 4 // the broker's limits for this client are reached (streams, queued requests)
 )
 
 // LeaseDenied says the farm cannot serve this request; the client compiles locally.
@@ -116,6 +129,7 @@ const (
 	OutcomeFailed       = "failed"        // farm failure: transport, timeout, host refused
 	OutcomeRejected     = "rejected"      // the volunteer refused the job
 	OutcomeCancelled    = "cancelled"     // the client gave up before running
+	OutcomeDeclined     = "declined"      // the client gave the grant back unused: its own free slot is as fast
 )
 
 // LeaseRelease ends a lease and reports how the job went.
@@ -159,6 +173,14 @@ type HostStatus struct {
 	// same scale as Load1, so the broker can tell foreign load from ours.
 	Own1     float64 `msgpack:"own1,omitempty"`
 	OwnKnown bool    `msgpack:"ownknown,omitempty"`
+	// Leases lists the leases whose jobs run here now. A job runs only
+	// while its client's stream to this host is open, so the broker keeps
+	// such a lease alive even when no client renews it: after a broker
+	// restart, adopted leases have no holder to renew them.
+	Leases []uint64 `msgpack:"leases,omitempty"`
+	// ClockMs is the volunteer's wall clock (Unix ms) when it sent the
+	// report; the broker compares it with its own to show clock skew.
+	ClockMs int64 `msgpack:"clock,omitempty"`
 }
 
 // JobDone tells the broker a job on this host has ended.
@@ -182,7 +204,11 @@ type Command struct {
 	Reason  string `msgpack:"reason,omitempty"`
 }
 
-// JobRequest asks a volunteer to compile one preprocessed source.
+// JobRequest asks a volunteer to compile one preprocessed source. It is
+// the job's header: the source follows in its own JobSource frame, sent
+// right behind it, so that the volunteer checks the token, the arguments
+// and its free slots from a small frame before it reads (and buffers) up
+// to MaxJobFrame bytes of source.
 type JobRequest struct {
 	Token       []byte   `msgpack:"token"`
 	Compiler    string   `msgpack:"compiler"` // driver base name the client runs (gcc, g++, cc...)
@@ -191,20 +217,49 @@ type JobRequest struct {
 	Kind        string   `msgpack:"kind"` // .o or .s: what to produce
 	Args        []string `msgpack:"args"`
 	SourceName  string   `msgpack:"srcname"` // base name, for the file in the job directory
-	Source      []byte   `msgpack:"src"`
-	Digest      []byte   `msgpack:"digest"`
+	SourceBytes int64    `msgpack:"size"`    // length of the JobSource that follows
+	Digest      []byte   `msgpack:"digest"`  // sha256 of that source
 }
 
-// RejectTooLarge starts the Rejected reason of a job whose output does
-// not fit in a frame: the job's own property, not the host's fault, and no
-// other host would do better.
-const RejectTooLarge = "output too large to return"
+// JobSource carries a job's preprocessed source, after its JobRequest.
+type JobSource struct {
+	Source []byte `msgpack:"src"`
+}
+
+// Reasons a volunteer refuses or fails a job (JobResult.Code). They are
+// part of the protocol: the client decides from the code, never from the
+// text, whether the host is to blame and whether another host may do better.
+const (
+	RejectNone        = 0
+	RejectBadRequest  = 1 // malformed or inconsistent request
+	RejectToken       = 2 // lease token refused: signature, host, job, expiry, replay, user
+	RejectArgs        = 3 // an argument is not on the remote allow list
+	RejectNoCompiler  = 4 // no compiler with that fingerprint here
+	RejectUnavailable = 5 // the host does not take work now (owner back, schedule, paused, drained)
+	RejectBusy        = 6 // every slot is busy
+	RejectCancelled   = 7 // the job was cancelled (the broker took the lease back, or the host drains)
+	RejectFailed      = 8 // the job did not complete for a farm reason (limits, I/O, sandbox)
+	RejectTooLarge    = 9 // the output does not fit in a frame: the job's own size, no host would do better
+)
+
+// HostFault reports whether a rejection counts against the host's
+// health: a host that is merely unavailable, cancelled by the broker or
+// asked for something no host could return is not at fault.
+func HostFault(code int) bool {
+	switch code {
+	case RejectUnavailable, RejectCancelled, RejectTooLarge:
+		return false
+	}
+	return true
+}
 
 // JobResult is the volunteer's answer.
 type JobResult struct {
-	// Rejected is non-empty when the volunteer refused or failed to run the
-	// job for a farm reason (bad token, bad argument, missing compiler,
-	// resource limit). The client then compiles locally.
+	// Code is non-zero when the volunteer refused or failed to run the job
+	// for a farm reason (bad token, bad argument, missing compiler,
+	// resource limit); Rejected then says why in words. The client
+	// compiles locally or tries another host.
+	Code     int    `msgpack:"code,omitempty"`
 	Rejected string `msgpack:"rejected,omitempty"`
 	ExitCode int    `msgpack:"exit"`
 	Stdout   []byte `msgpack:"stdout,omitempty"`
@@ -213,6 +268,8 @@ type JobResult struct {
 	Digest   []byte `msgpack:"digest,omitempty"` // sha256 of Output
 	WallMs   int64  `msgpack:"wall"`
 	CPUMs    int64  `msgpack:"cpu"`
+	// Slot is the volunteer's slot index that ran the job (for timelines).
+	Slot int `msgpack:"slot,omitempty"`
 }
 
 // StatusQuery asks the broker for its status document (JSON).
@@ -248,21 +305,25 @@ type AdminReply struct {
 
 // AgentCompile is sent by a dcc process to its local agent over the unix socket.
 type AgentCompile struct {
-	Version     int      `msgpack:"v"`
-	Build       string   `msgpack:"build"`    // dcc's build ID; the agent refuses another build's jobs
-	Compiler    string   `msgpack:"compiler"` // path as resolved by dcc
-	Driver      string   `msgpack:"driver"`   // base name
-	Lang        string   `msgpack:"lang"`
-	Ext         string   `msgpack:"ext"`
-	Kind        string   `msgpack:"kind"`
-	Args        []string `msgpack:"args"`
-	SourceName  string   `msgpack:"srcname"`
-	Source      []byte   `msgpack:"src"`
-	File        string   `msgpack:"file"` // the user's source path, for logs
-	MaxWaitMs   int64    `msgpack:"maxwait"`
-	Verbose     bool     `msgpack:"verbose"`
-	LocalSlot   bool     `msgpack:"localslot"` // dcc could compile locally now
-	Fingerprint string   `msgpack:"fp,omitempty"`
+	Version    int      `msgpack:"v"`
+	Build      string   `msgpack:"build"`    // dcc's build ID; the agent refuses another build's jobs
+	Compiler   string   `msgpack:"compiler"` // path as resolved by dcc
+	Driver     string   `msgpack:"driver"`   // base name
+	Lang       string   `msgpack:"lang"`
+	Ext        string   `msgpack:"ext"`
+	Kind       string   `msgpack:"kind"`
+	Args       []string `msgpack:"args"`
+	SourceName string   `msgpack:"srcname"`
+	// Source is the preprocessed source, or nil when it follows in an
+	// AgentSource: dcc sends the request before it preprocesses, so that
+	// the agent asks for a lease while the preprocessor runs.
+	Source      []byte `msgpack:"src"`
+	SizeHint    int64  `msgpack:"sizehint,omitempty"` // expected source size when Source follows
+	File        string `msgpack:"file"`               // the user's source path, for logs
+	MaxWaitMs   int64  `msgpack:"maxwait"`
+	Verbose     bool   `msgpack:"verbose"`
+	LocalSlot   bool   `msgpack:"localslot"` // dcc could compile locally now
+	Fingerprint string `msgpack:"fp,omitempty"`
 }
 
 // AgentResult is the agent's answer: either a remote result, or Fallback
@@ -280,6 +341,12 @@ type AgentResult struct {
 	Result    JobResult `msgpack:"result"`
 }
 
+// AgentSource carries the preprocessed source of the AgentCompile sent
+// before it on the same socket.
+type AgentSource struct {
+	Source []byte `msgpack:"src"`
+}
+
 // AgentPing checks that an agent is alive and of the same build.
 type AgentPing struct {
 	Version int    `msgpack:"v"`
@@ -291,6 +358,11 @@ type AgentPong struct {
 	Version int    `msgpack:"v"`
 	Build   string `msgpack:"build"`
 	PID     int    `msgpack:"pid"`
+	// The agent's local slots: in use, in all, and the jobs waiting at
+	// the broker that a freed slot could take home.
+	LocalBusy  int `msgpack:"lbusy,omitempty"`
+	LocalSlots int `msgpack:"lslots,omitempty"`
+	Queued     int `msgpack:"queued,omitempty"`
 }
 
 // ClientReport tells the broker about local fallbacks (for metrics) and
@@ -317,6 +389,7 @@ func (*JobDone) Type() Type      { return TypeJobDone }
 func (*Command) Type() Type      { return TypeCommand }
 func (*JobRequest) Type() Type   { return TypeJobRequest }
 func (*JobResult) Type() Type    { return TypeJobResult }
+func (*JobSource) Type() Type    { return TypeJobSource }
 func (*StatusQuery) Type() Type  { return TypeStatusQuery }
 func (*StatusReply) Type() Type  { return TypeStatusReply }
 func (*AdminRequest) Type() Type { return TypeAdminRequest }
@@ -326,6 +399,7 @@ func (*AgentResult) Type() Type  { return TypeAgentResult }
 func (*AgentPing) Type() Type    { return TypeAgentPing }
 func (*AgentPong) Type() Type    { return TypeAgentPong }
 func (*ClientReport) Type() Type { return TypeClientReport }
+func (*AgentSource) Type() Type  { return TypeAgentSource }
 
 // newMessage returns a zero message for t, or nil for an unknown type.
 func newMessage(t Type) Message {
@@ -364,6 +438,8 @@ func newMessage(t Type) Message {
 		return new(JobRequest)
 	case TypeJobResult:
 		return new(JobResult)
+	case TypeJobSource:
+		return new(JobSource)
 	case TypeStatusQuery:
 		return new(StatusQuery)
 	case TypeStatusReply:
@@ -382,6 +458,8 @@ func newMessage(t Type) Message {
 		return new(AgentPong)
 	case TypeClientReport:
 		return new(ClientReport)
+	case TypeAgentSource:
+		return new(AgentSource)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 func sampleMessages() []Message {
 	digest := bytes.Repeat([]byte{0xd1}, 32)
 	res := JobResult{
+		Code:     RejectNoCompiler,
 		Rejected: "no compiler",
 		ExitCode: -3,
 		Stdout:   []byte("out"),
@@ -20,8 +21,9 @@ func sampleMessages() []Message {
 		Digest:   digest,
 		WallMs:   1234,
 		CPUMs:    987,
+		Slot:     3,
 	}
-	st := HostStatus{Load1: 1.5, Load5: 2.25, Load15: -0.125, Running: 3, Available: true, Reason: "busy", ExternalLoad: true, Own1: 0.75, OwnKnown: true}
+	st := HostStatus{Load1: 1.5, Load5: 2.25, Load15: -0.125, Running: 3, Available: true, Reason: "busy", ExternalLoad: true, Own1: 0.75, OwnKnown: true, Leases: []uint64{7, 1 << 40}, ClockMs: 1767225600000}
 	return []Message{
 		&Hello{Version: 7, Role: RoleVolunteer, Name: "host-a", User: "alice", Nonce: bytes.Repeat([]byte{1}, NonceSize), Build: "v1.2.3"},
 		&Challenge{Version: 1, Nonce: bytes.Repeat([]byte{2}, NonceSize), Proof: bytes.Repeat([]byte{3}, 32)},
@@ -29,8 +31,8 @@ func sampleMessages() []Message {
 		&Welcome{Session: 1<<63 + 5, BrokerKey: bytes.Repeat([]byte{5}, 32), LeaseTTLMs: 30000},
 		&Error{Code: CodeBusy, Message: "no capacity"},
 		&LeaseRequest{Fingerprint: "x86_64-linux-gnu gcc 13.2", Lang: "c++", SourceBytes: 1 << 40, Digest: digest, MaxWaitMs: 60000, LocalSlotFree: true, LocalEstimateMs: 1500, File: "src/main.cc", Avoid: "h9"},
-		&LeaseQueued{Position: 17, EstWaitMs: -1},
-		&LeaseGrant{LeaseID: 0xffffffffffffffff, Host: "h1", Addr: "10.0.0.1:3633", Tier: 3, Power: 2.5, TTLMs: 30000, WaitMs: 12, Token: []byte("DCT1token")},
+		&LeaseQueued{Position: 17, EstWaitMs: -1, Backlogged: true},
+		&LeaseGrant{LeaseID: 0xffffffffffffffff, Host: "h1", Addr: "10.0.0.1:3633", Tier: 3, Power: 2.5, TTLMs: 30000, WaitMs: 12, Token: []byte("DCT1token"), Speed: 1.25},
 		&LeaseDenied{Code: DenyLocalFaster, Reason: "queue too long"},
 		&LeaseRenew{LeaseID: 42},
 		&LeaseRelease{LeaseID: 43, Outcome: OutcomeCompileError, Reason: "exit 1"},
@@ -40,20 +42,22 @@ func sampleMessages() []Message {
 			Running:   [][]byte{[]byte("tok1"), []byte("tok2")},
 			Status:    st,
 		},
-		&HostStatus{Load1: 0.5, Load5: 1e-9, Load15: 1e300, Running: -1, Available: true, Reason: "ok", ExternalLoad: true, Own1: 1.5, OwnKnown: true},
+		&HostStatus{Load1: 0.5, Load5: 1e-9, Load15: 1e300, Running: -1, Available: true, Reason: "ok", ExternalLoad: true, Own1: 1.5, OwnKnown: true, Leases: []uint64{9}, ClockMs: -5},
 		&JobDone{LeaseID: 9, Outcome: OutcomeOK, WallMs: 77},
 		&Command{Kind: CommandCancel, LeaseID: 10, Reason: "client gone"},
-		&JobRequest{Token: []byte("tok"), Compiler: "g++", Fingerprint: "fp", Ext: ".ii", Kind: ".o", Args: []string{"-O2", "-g", ""}, SourceName: "a.ii", Source: []byte("int main(){}"), Digest: digest},
+		&JobRequest{Token: []byte("tok"), Compiler: "g++", Fingerprint: "fp", Ext: ".ii", Kind: ".o", Args: []string{"-O2", "-g", ""}, SourceName: "a.ii", SourceBytes: 12, Digest: digest},
+		&JobSource{Source: []byte("int main(){}")},
 		&res,
 		&StatusQuery{Explain: "host-a"},
 		&StatusReply{JSON: []byte(`{"hosts":[]}`)},
 		&AdminRequest{Action: AdminBlock, Host: "h2", Reason: "bad ram"},
 		&AdminReply{OK: true, Message: "blocked"},
-		&AgentCompile{Version: 1, Build: "build-id", Compiler: "/usr/bin/gcc", Driver: "gcc", Lang: "c", Ext: ".i", Kind: ".o", Args: []string{"-c"}, SourceName: "x.i", Source: []byte("x"), File: "x.c", MaxWaitMs: 5, Verbose: true, LocalSlot: true, Fingerprint: "fp"},
+		&AgentCompile{Version: 1, Build: "build-id", Compiler: "/usr/bin/gcc", Driver: "gcc", Lang: "c", Ext: ".i", Kind: ".o", Args: []string{"-c"}, SourceName: "x.i", Source: []byte("x"), SizeHint: 99, File: "x.c", MaxWaitMs: 5, Verbose: true, LocalSlot: true, Fingerprint: "fp"},
 		&AgentResult{Fallback: "denied", LocalSlot: true, Host: "h3", Tier: 2, WaitMs: 8, Log: []string{"a", "b"}, Result: res},
 		&AgentPing{Version: 1, Build: "b"},
-		&AgentPong{Version: 1, Build: "b", PID: 4242},
+		&AgentPong{Version: 1, Build: "b", PID: 4242, LocalBusy: 1, LocalSlots: 4, Queued: 2},
 		&ClientReport{Fallbacks: map[string]int64{"denied": 3, "timeout": 1 << 40}, Mismatches: []string{"h1"}},
+		&AgentSource{Source: []byte("int x;")},
 	}
 }
 

@@ -39,6 +39,13 @@ func (l latencies) p(q float64) time.Duration {
 	return s[int(q*float64(len(s)-1))]
 }
 
+// heldFarm is oneHostFarm whose volunteer compiles with a gate that stays
+// shut: every job it runs is held for as long as the test needs it to run.
+func heldFarm(t *testing.T, slots int) (*testfarm.Farm, *volunteer) {
+	gate := testfarm.NewGate(t, "gcc")
+	return oneHostFarm(t, slots, "--compilers", gate.Path)
+}
+
 func oneHostFarm(t *testing.T, slots int, extra ...string) (*testfarm.Farm, *volunteer) {
 	f := testfarm.New(t, testfarm.Host{Name: "v1", CPUs: 16, Power: 2})
 	f.StartBroker()
@@ -53,7 +60,7 @@ func oneHostFarm(t *testing.T, slots int, extra ...string) (*testfarm.Farm, *vol
 // must be back to its previous state within 3 s, and at the end no lease
 // is leaked and every slot is free.
 func TestClientDeathRawCycles(t *testing.T) {
-	f, v := oneHostFarm(t, 2)
+	f, v := heldFarm(t, 2)
 	fp := gccFP(t)
 	src := preprocess(t, smallSource(1))
 	const holdCycles, queueCycles, streamCycles = 400, 400, 200
@@ -99,7 +106,7 @@ func TestClientDeathRawCycles(t *testing.T) {
 	}
 
 	// Phase 3: the client's job runs on the volunteer; the client dies.
-	slow := preprocess(t, slowSource(300, "raw"))
+	slow := preprocess(t, smallSource(300)) // held at the gate: it runs until the client dies
 	var stream, stop latencies
 	cancelledBefore := v.jobs(wire.OutcomeCancelled)
 	for i := 0; i < streamCycles; i++ {
@@ -112,7 +119,7 @@ func TestClientDeathRawCycles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := wire.NewConn(st, wire.MaxJobFrame, 10*time.Second).Send(jobFor(t, g, slow, "-O2")); err != nil {
+		if err := jobFor(t, g, slow, "-O2").send(wire.NewConn(st, wire.MaxJobFrame, 10*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := waitFor(10*time.Second, func() bool { return v.running() == 1 }); !ok {
@@ -153,10 +160,10 @@ func TestClientDeathRawCycles(t *testing.T) {
 // request within 3 s, the volunteer must stop the compiler, and a dcc whose
 // agent died must still produce the right object (locally).
 func TestClientDeathRealDCC(t *testing.T) {
-	f, v := oneHostFarm(t, 2)
+	f, v := heldFarm(t, 2) // every farm job runs until its client dies
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "small.c"), smallSource(7))
-	writeFile(t, filepath.Join(dir, "slow.c"), slowSource(120, "dcc"))
+	writeFile(t, filepath.Join(dir, "slow.c"), smallSource(8))
 	// A tiny local power makes a local compile look slow, so the broker
 	// queues the request instead of sending it home.
 	env := []string{"DCC_LOCAL_POWER=0.000001"}

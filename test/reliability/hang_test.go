@@ -37,14 +37,16 @@ func sameObject(t *testing.T, got string, want []byte) {
 // must declare it gone (it stops reporting) within its 5 s silence limit
 // plus a tick, the agent's keepalive must break its session to it, the
 // compile must still finish with the right object, and the broker must
-// reclaim the stopped host's lease.
+// reclaim the stopped host's lease. The job is held at a gate until the
+// volunteer is stopped, so it is running then whatever the machine's speed.
 func TestVolunteerStopped(t *testing.T) {
+	gate := testfarm.NewGate(t, "gcc")
 	f := testfarm.New(t, testfarm.Host{Name: "a", CPUs: 16, Power: 2}, testfarm.Host{Name: "b", CPUs: 16, Power: 2})
 	f.StartBroker()
-	vols := map[string]*volunteer{"a": startVolunteer(f, "a", 2), "b": startVolunteer(f, "b", 2)}
+	vols := map[string]*volunteer{"a": startVolunteer(f, "a", 2, "--compilers", gate.Path), "b": startVolunteer(f, "b", 2, "--compilers", gate.Path)}
 	f.WaitHosts("a", "b")
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "slow.c"), slowSource(120, "sigstop"))
+	writeFile(t, filepath.Join(dir, "slow.c"), smallSource(11))
 	want := compileLocal(t, dir, "slow", "-O2")
 	os.Remove(filepath.Join(dir, "slow.o"))
 
@@ -55,11 +57,12 @@ func TestVolunteerStopped(t *testing.T) {
 	}
 	res := make(chan out, 1)
 	go func() {
-		se, took, err := runDCC(f, dir, "sam", []string{"DCC_LOCAL_POWER=0.000001"}, "-O2", "-c", "slow.c", "-o", "slow.o")
+		se, took, err := runDCC(f, dir, "sam", nil, "-O2", "-c", "slow.c", "-o", "slow.o")
 		res <- out{se, took, err}
 	}()
+	gate.WaitHeld(t, 1, 15*time.Second)
 	var victim string
-	if _, ok := waitFor(15*time.Second, func() bool {
+	if _, ok := waitFor(5*time.Second, func() bool {
 		for n, v := range vols {
 			if v.running() == 1 {
 				victim = n
@@ -68,12 +71,13 @@ func TestVolunteerStopped(t *testing.T) {
 		}
 		return false
 	}); !ok {
-		t.Fatal("job never started")
+		t.Fatal("held job not reported running")
 	}
 	p := f.Volunteer(victim)
 	p.Signal(syscall.SIGSTOP)
 	stopped := time.Now()
 	defer p.Signal(syscall.SIGCONT)
+	gate.Open() // the retry elsewhere must not be held
 	gone, ok := waitFor(8*time.Second, statusOK(f, func(d *status.Doc) bool {
 		h := testfarm.HostOf(d, victim)
 		return h != nil && h.State == "gone"
@@ -107,22 +111,28 @@ func TestVolunteerStopped(t *testing.T) {
 	}
 }
 
-// TestLeaseTTL runs the broker with a 2 s lease TTL. A raw holder that
-// never renews loses its lease within TTL plus a tick, and the volunteer
-// stops its job; a real dcc whose compile takes longer than the TTL keeps
-// its lease by renewing; an agent frozen (SIGSTOP) mid-job loses its lease
-// and its dcc still ends with the right object.
+// TestLeaseTTL runs the broker with a 2 s lease TTL and a volunteer whose
+// compiles are held at a gate, so that every job outlives the TTL by
+// construction:
+//   - a raw holder that never renews loses its lease within TTL plus a
+//     tick, and the volunteer stops its job;
+//   - a real dcc whose job is held for three TTLs keeps its lease by
+//     renewing, and finishes on the farm once the gate opens;
+//   - an agent frozen (SIGSTOP) mid-job loses its lease, and its dcc still
+//     ends with the right object.
 func TestLeaseTTL(t *testing.T) {
+	const ttl = 2 * time.Second
+	gate := testfarm.NewGate(t, "gcc")
 	f := testfarm.New(t, testfarm.Host{Name: "v1", CPUs: 16, Power: 2})
-	f.StartBroker("--lease-ttl", "2s")
-	v := startVolunteer(f, "v1", 2)
+	f.StartBroker("--lease-ttl", ttl.String())
+	v := startVolunteer(f, "v1", 2, "--compilers", gate.Path)
 	f.WaitHosts("v1")
 
 	// A holder that never renews.
-	slow := preprocess(t, slowSource(400, "ttl"))
-	s, g := grab(t, f, "nora", slow)
+	held := preprocess(t, smallSource(400))
+	s, g := grab(t, f, "nora", held)
 	defer s.Close()
-	if g.TTLMs != 2000 {
+	if g.TTLMs != ttl.Milliseconds() {
 		t.Fatalf("grant TTL %d ms", g.TTLMs)
 	}
 	granted := time.Now()
@@ -132,64 +142,76 @@ func TestLeaseTTL(t *testing.T) {
 	}
 	defer vs.Close()
 	st, _ := vs.OpenStream()
-	wire.NewConn(st, wire.MaxJobFrame, 10*time.Second).Send(jobFor(t, g, slow, "-O2"))
-	if _, ok := waitFor(10*time.Second, func() bool { return v.running() == 1 }); !ok {
-		t.Fatal("job did not start")
-	}
-	_, ok := waitFor(5*time.Second, statusOK(f, func(d *status.Doc) bool {
+	jobFor(t, g, held, "-O2").send(wire.NewConn(st, wire.MaxJobFrame, 10*time.Second))
+	gate.WaitHeld(t, 1, 10*time.Second)
+	_, ok := waitFor(ttl+3*time.Second, statusOK(f, func(d *status.Doc) bool {
 		return d.Leases == 0 && len(d.Reclaims) > 0 && strings.HasPrefix(d.Reclaims[0].Reason, "expired")
 	}))
 	if !ok {
 		t.Fatalf("unrenewed lease not expired: %+v", f.Status())
 	}
 	expired := time.Since(granted)
-	if expired < 2*time.Second {
+	if expired < ttl {
 		t.Fatalf("lease expired after %s, before its TTL", expired)
 	}
-	if _, ok := waitFor(5*time.Second, func() bool { return v.running() == 0 && jobProcs(f.Dir) == 0 }); !ok {
+	if _, ok := waitFor(5*time.Second, func() bool { return v.running() == 0 && gate.Held() == 0 }); !ok {
 		t.Fatal("volunteer did not stop the job of the expired lease")
 	}
 	stoppedJob := time.Since(granted)
 	s.Close()
 	vs.Close()
 
-	// A real compile longer than the TTL keeps its lease by renewing.
+	// A real compile held for three TTLs keeps its lease by renewing.
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "slow.c"), slowSource(300, "renew"))
+	writeFile(t, filepath.Join(dir, "slow.c"), smallSource(401))
 	want := compileLocal(t, dir, "slow", "-O2")
 	os.Remove(filepath.Join(dir, "slow.o"))
-	env := []string{"DCC_LOCAL_POWER=0.000001"}
-	se, took, err := runDCC(f, dir, "olga", env, "-O2", "-c", "slow.c", "-o", "slow.o")
-	if err != nil || remoteRe.FindStringSubmatch(se) == nil {
-		t.Fatalf("long compile did not complete remotely: %v\n%s", err, se)
+	type out struct {
+		stderr string
+		took   time.Duration
+		err    error
 	}
-	if took < 2*time.Second {
-		t.Logf("note: compile took %s, not longer than the TTL", took)
+	done := make(chan out, 1)
+	go func() {
+		se, took, err := runDCC(f, dir, "olga", nil, "-O2", "-c", "slow.c", "-o", "slow.o")
+		done <- out{se, took, err}
+	}()
+	gate.WaitHeld(t, 1, 15*time.Second)
+	time.Sleep(3 * ttl) // the job runs three TTLs: only renewals keep its lease
+	if d := f.Status(); d.Leases != 1 {
+		t.Fatalf("renewed lease lost while its job ran: %+v", d)
+	}
+	gate.Open()
+	r := <-done
+	if r.err != nil || remoteRe.FindStringSubmatch(r.stderr) == nil {
+		t.Fatalf("long compile did not complete remotely: %v\n%s", r.err, r.stderr)
+	}
+	if r.took < 3*ttl {
+		t.Fatalf("compile took %s, less than the time it was held", r.took)
 	}
 	sameObject(t, filepath.Join(dir, "slow.o"), want)
-	for _, r := range f.Status().Reclaims {
-		if r.User == "olga" {
-			t.Fatalf("renewed lease was reclaimed: %+v", r)
+	for _, rc := range f.Status().Reclaims {
+		if rc.User == "olga" {
+			t.Fatalf("renewed lease was reclaimed: %+v", rc)
 		}
 	}
 
-	// A frozen agent: its lease expires; after SIGCONT the dcc finishes.
+	// A frozen agent: its lease is taken back; after SIGCONT the dcc finishes.
+	gate.Shut()
 	os.Remove(filepath.Join(dir, "slow.o"))
-	cmd := dccCmd(f, dir, "olga", env, "-O2", "-c", "slow.c", "-o", "slow.o")
+	cmd := dccCmd(f, dir, "olga", nil, "-O2", "-c", "slow.c", "-o", "slow.o")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := waitFor(15*time.Second, func() bool { return v.running() == 1 }); !ok {
-		t.Fatal("job did not start")
-	}
+	gate.WaitHeld(t, 1, 15*time.Second)
 	pids := testfarm.AgentPIDs(f.RuntimeDir)
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGSTOP)
 	}
 	frozen := time.Now()
-	reclaimed, ok := waitFor(8*time.Second, statusOK(f, func(d *status.Doc) bool { return d.Leases == 0 }))
+	reclaimed, ok := waitFor(ttl+8*time.Second, statusOK(f, func(d *status.Doc) bool { return d.Leases == 0 }))
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGCONT)
 	}
@@ -197,12 +219,13 @@ func TestLeaseTTL(t *testing.T) {
 		t.Fatalf("lease of a frozen agent not reclaimed: %+v", f.Status())
 	}
 	reason := ""
-	for _, r := range f.Status().Reclaims {
-		if r.User == "olga" {
-			reason = r.Reason
+	for _, rc := range f.Status().Reclaims {
+		if rc.User == "olga" {
+			reason = rc.Reason
 			break
 		}
 	}
+	gate.Open()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("dcc failed after its agent was frozen: %v\n%s", err, stderr.String())
 	}
@@ -210,8 +233,8 @@ func TestLeaseTTL(t *testing.T) {
 	if _, ok := waitFor(freeWithin, statusOK(f, idle)); !ok {
 		t.Fatalf("not idle: %+v", f.Status())
 	}
-	figure(t, "TTL 2s: unrenewed lease expired %s after grant, volunteer stopped its job %s after grant; %s compile renewed and kept its lease; agent SIGSTOPped mid-job: lease reclaimed after %s (%s), dcc finished %s after the freeze with the right object",
-		expired.Round(time.Millisecond), stoppedJob.Round(time.Millisecond), took.Round(time.Millisecond), reclaimed.Round(time.Millisecond), reason, time.Since(frozen).Round(time.Millisecond))
+	figure(t, "TTL 2s, jobs held at a gate: unrenewed lease expired %s after grant, volunteer stopped its job %s after grant; a job held 3 TTLs renewed and kept its lease (compile %s, on the farm); agent SIGSTOPped mid-job: lease reclaimed after %s (%s), dcc finished %s after the freeze with the right object",
+		expired.Round(time.Millisecond), stoppedJob.Round(time.Millisecond), r.took.Round(time.Millisecond), reclaimed.Round(time.Millisecond), reason, time.Since(frozen).Round(time.Millisecond))
 }
 
 // TestJobTimeLimit offers a "gcc" that never finishes a compile (it answers

@@ -165,8 +165,22 @@ func grab(t testing.TB, f *testfarm.Farm, user string, src []byte) (*yamux.Sessi
 	return s, g
 }
 
+// testJob is a raw job: its header, and the source that follows it.
+type testJob struct {
+	*wire.JobRequest
+	Source []byte
+}
+
+// send writes the job's two frames.
+func (j *testJob) send(c *wire.Conn) error {
+	if err := c.Send(j.JobRequest); err != nil {
+		return err
+	}
+	return c.Send(&wire.JobSource{Source: j.Source})
+}
+
 // jobTo sends a job to a volunteer address and returns the result.
-func jobTo(t testing.TB, f *testfarm.Farm, addr string, req *wire.JobRequest) (*wire.JobResult, error) {
+func jobTo(t testing.TB, f *testfarm.Farm, addr string, req *testJob) (*wire.JobResult, error) {
 	t.Helper()
 	s, err := tryDial(addr, farmKey(t, f), "tester")
 	if err != nil {
@@ -178,7 +192,7 @@ func jobTo(t testing.TB, f *testfarm.Farm, addr string, req *wire.JobRequest) (*
 		return nil, err
 	}
 	c := wire.NewConn(st, wire.MaxJobFrame, 60*time.Second)
-	if err := c.Send(req); err != nil {
+	if err := req.send(c); err != nil {
 		return nil, err
 	}
 	m, err := c.Recv()
@@ -193,10 +207,10 @@ func jobTo(t testing.TB, f *testfarm.Farm, addr string, req *wire.JobRequest) (*
 }
 
 // jobFor builds a job request for src under grant g.
-func jobFor(t testing.TB, g *wire.LeaseGrant, src []byte, args ...string) *wire.JobRequest {
+func jobFor(t testing.TB, g *wire.LeaseGrant, src []byte, args ...string) *testJob {
 	sum := sha256.Sum256(src)
-	return &wire.JobRequest{Token: g.Token, Compiler: "gcc", Fingerprint: gccFP(t), Ext: ".i", Kind: ".o",
-		Args: args, SourceName: "job.i", Source: src, Digest: sum[:]}
+	return &testJob{&wire.JobRequest{Token: g.Token, Compiler: "gcc", Fingerprint: gccFP(t), Ext: ".i", Kind: ".o",
+		Args: args, SourceName: "job.i", SourceBytes: int64(len(src)), Digest: sum[:]}, src}
 }
 
 // volunteer is a started volunteer with a metrics address.

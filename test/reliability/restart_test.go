@@ -1,9 +1,6 @@
 package reliability
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,57 +21,47 @@ func userOf(d *status.Doc, name string) *status.User {
 
 // TestBrokerRestartMidBuild kills the broker with SIGKILL during a build
 // and starts it again on the same state directory about a second later.
-// The build must finish with 0 failed compiles and identical objects; the
-// restarted broker must adopt the lease of a job still running on a
-// volunteer when it reconnects; and usage saved before the crash must
-// survive it.
+// The volunteers compile through a gate, shut when the broker dies, so
+// that every slot runs a job then, and held long after the restart:
+//   - the restarted broker adopts the leases of the running jobs when the
+//     volunteers reconnect;
+//   - those jobs outlive two lease TTLs after the restart (nothing renews
+//     them but the volunteers' reports) and each finishes once, on the
+//     farm: no lease expires, no job is cancelled or compiled again;
+//   - the build finishes with 0 failed compiles and identical objects;
+//   - usage saved before the crash survives it.
 func TestBrokerRestartMidBuild(t *testing.T) {
+	const ttl = 3 * time.Second
+	gate := testfarm.NewGate(t, "gcc")
+	gate.Open()
 	f := testfarm.New(t, testfarm.Host{Name: "a", CPUs: 16, Power: 2}, testfarm.Host{Name: "b", CPUs: 16, Power: 2})
+	f.BrokerArgs = []string{"--lease-ttl", ttl.String()}
 	f.StartBroker()
 	brokerUp := time.Now()
-	startVolunteer(f, "a", 3)
-	startVolunteer(f, "b", 3)
+	va := startVolunteer(f, "a", 3, "--compilers", gate.Path)
+	vb := startVolunteer(f, "b", 3, "--compilers", gate.Path)
 	f.WaitHosts("a", "b")
-	env := []string{"DCC_LOCAL_POWER=0.000001"}
 
 	// "early" compiles before the broker's periodic usage save (every 10 s).
-	early := newBuild(t, 3, func(i int) string { return slowSource(60, fmt.Sprint("early", i)) }, "-O2")
-	early.run(f, "early", 3, env...)
+	early := newBuild(t, 3, func(i int) string { return smallSource(1000 + i) }, "-O2")
+	early.run(f, "early", 3)
 	early.check(t)
-	d, _ := waitFor(5*time.Second, statusOK(f, func(d *status.Doc) bool { return userOf(d, "early") != nil }))
-	_ = d
+	waitFor(5*time.Second, statusOK(f, func(d *status.Doc) bool { return userOf(d, "early") != nil }))
 	eu := userOf(f.Status(), "early")
 	if eu == nil {
 		t.Fatal("early's usage does not show")
 	}
 	usageBefore := eu.Usage
+	okBefore := va.jobs("ok") + vb.jobs("ok")
 
-	// The main build; midway, a long job runs when the broker dies.
-	b := newBuild(t, 40, func(i int) string { return slowSource(10, fmt.Sprint("main", i)) }, "-O2")
-	long := t.TempDir()
-	writeFile(t, filepath.Join(long, "long.c"), slowSource(250, "long"))
-	wantLong := compileLocal(t, long, "long", "-O2")
-	os.Remove(filepath.Join(long, "long.o"))
-	time.Sleep(time.Until(brokerUp.Add(saveAfter - 2*time.Second)))
-	built := make(chan struct{})
-	go func() { b.run(f, "builder", 8, env...); close(built) }()
+	// The main build: once usage has been saved, every slot's job is held
+	// and the broker dies.
+	b := newBuild(t, 40, smallSource, "-O2")
 	time.Sleep(time.Until(brokerUp.Add(saveAfter)))
-	type out struct {
-		stderr string
-		err    error
-	}
-	longDone := make(chan out, 1)
-	go func() {
-		se, _, err := runDCC(f, long, "longjob", env, "-O2", "-c", "long.c", "-o", "long.o")
-		longDone <- out{se, err}
-	}()
-	if _, ok := waitFor(20*time.Second, statusOK(f, func(d *status.Doc) bool {
-		u := userOf(d, "longjob")
-		return u != nil && u.Running == 1
-	})); !ok {
-		t.Fatal("long job never got a lease")
-	}
-	time.Sleep(300 * time.Millisecond) // let it reach the volunteer
+	gate.Shut()
+	built := make(chan struct{})
+	go func() { b.run(f, "builder", 8); close(built) }()
+	gate.WaitHeld(t, 6, 30*time.Second)
 	doneAtKill := b.done.Load()
 	bp := f.BrokerProc()
 	logBefore := len(bp.Output())
@@ -83,37 +70,56 @@ func TestBrokerRestartMidBuild(t *testing.T) {
 	killed := time.Now()
 	time.Sleep(time.Second)
 	f.StartBroker()
-	down := time.Since(killed)
+	restarted := time.Now()
+	down := restarted.Sub(killed)
 
-	// Volunteers re-register; the long job's lease is adopted.
+	// Volunteers re-register; the six running jobs' leases are adopted.
 	f.WaitHosts("a", "b")
 	adopted, ok := waitFor(10*time.Second, func() bool {
-		return strings.Contains(f.BrokerProc().Output()[logBefore:], "adopt")
+		return strings.Count(f.BrokerProc().Output()[logBefore:], "\tadopt\t") >= 6
 	})
 	if !ok {
-		t.Fatalf("restarted broker adopted no running lease; log:\n%s", f.BrokerProc().Output()[logBefore:])
+		t.Fatalf("restarted broker did not adopt the 6 running leases; log:\n%s", f.BrokerProc().Output()[logBefore:])
 	}
 	eu = userOf(f.Status(), "early")
 	if eu == nil || eu.Usage < usageBefore*0.95 {
 		t.Fatalf("usage of early before the crash %.2f, after %+v", usageBefore, eu)
 	}
-	r := <-longDone
-	if r.err != nil {
-		t.Fatalf("long compile failed: %v\n%s", r.err, r.stderr)
+	// The held jobs outlive two TTLs after the restart.
+	time.Sleep(time.Until(restarted.Add(2*ttl + time.Second)))
+	if d := f.Status(); d.Leases != 6 {
+		t.Fatalf("adopted leases lost while their jobs ran: %d of 6 left; reclaims %+v", d.Leases, d.Reclaims)
 	}
-	sameObject(t, filepath.Join(long, "long.o"), wantLong)
+	if n := gate.Held(); n != 6 {
+		t.Fatalf("%d held jobs left of 6: jobs were cancelled", n)
+	}
+	gate.Open()
 	<-built
 	remote, local, fallbacks := b.check(t)
 	if _, ok := waitFor(10*time.Second, statusOK(f, idle)); !ok {
 		t.Fatalf("leases left after the build (adopted leases not released?): %+v", f.Status())
 	}
-	adoptLines := strings.Count(f.BrokerProc().Output()[logBefore:], "\tadopt\t")
-	longWhere := "locally"
-	if m := remoteRe.FindStringSubmatch(r.stderr); m != nil {
-		longWhere = "on " + m[1]
+	for _, r := range f.Status().Reclaims {
+		if strings.HasPrefix(r.Reason, "expired") {
+			t.Fatalf("a lease expired: %+v", r)
+		}
 	}
-	figure(t, "broker kill -9 after %d of 40 files (-j8, 2 volunteers x 3 slots) with a long job running, restarted %s later; %d lease(s) adopted %s after restart; long job finished %s, object identical; build: remote %v, local %d (reasons %v), 0 failed, objects identical; usage of a user saved before the crash %.2f -> %.2f after restart",
-		doneAtKill, down.Round(time.Millisecond), adoptLines, adopted.Round(time.Millisecond), longWhere, remote, local, fallbacks, usageBefore, eu.Usage)
+	cancelled := va.jobs("cancelled") + vb.jobs("cancelled")
+	if cancelled != 0 {
+		t.Fatalf("%v jobs were cancelled on the volunteers", cancelled)
+	}
+	// Every file the farm compiled, it compiled once: the held six
+	// included, none compiled twice.
+	farmJobs := va.jobs("ok") + vb.jobs("ok") - okBefore
+	nRemote := 0
+	for _, n := range remote {
+		nRemote += n
+	}
+	if int(farmJobs) != nRemote || nRemote < 6 {
+		t.Fatalf("volunteers ran %v jobs for %d remote compiles (want equal, at least the 6 held)", farmJobs, nRemote)
+	}
+	figure(t, "broker kill -9 with all 6 slots running held jobs (%d of 40 files done, -j8), restarted %s later; 6 leases adopted %s after restart and kept alive by the volunteers' reports for 2 TTLs (%s); each held job finished once on the farm, no lease expired, 0 jobs cancelled; build: remote %v, local %d (reasons %v), 0 failed, objects identical; usage of a user saved before the crash %.2f -> %.2f after restart",
+		doneAtKill, down.Round(time.Millisecond), adopted.Round(time.Millisecond), ttl, remote, local, fallbacks, usageBefore, eu.Usage)
 }
 
 // saveAfter is when, after the broker starts, its first periodic usage save

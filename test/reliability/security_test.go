@@ -21,7 +21,8 @@ import (
 func securityFarm(t *testing.T) (*testfarm.Farm, map[string]*volunteer) {
 	f := testfarm.New(t, testfarm.Host{Name: "v1", CPUs: 16, Power: 2}, testfarm.Host{Name: "v2", CPUs: 16, Power: 2})
 	f.StartBroker("--lease-ttl", "1s")
-	vols := map[string]*volunteer{"v1": startVolunteer(f, "v1", 4), "v2": startVolunteer(f, "v2", 4)}
+	// No clock-skew allowance: the expiry checks below are exact.
+	vols := map[string]*volunteer{"v1": startVolunteer(f, "v1", 4, "--clock-skew", "0s"), "v2": startVolunteer(f, "v2", 4, "--clock-skew", "0s")}
 	f.WaitHosts("v1", "v2")
 	return f, vols
 }
@@ -189,7 +190,7 @@ func TestTokens(t *testing.T) {
 	expect("other source", r, err, "another job")
 	j.Digest = jobFor(t, g, src).Digest // lie about the digest too
 	r, err = jobTo(t, f, g.Addr, j)
-	expect("other source, lying digest", r, err, "another job")
+	expect("other source, lying digest", r, err, "does not match")
 
 	// A fingerprint other than the signed one.
 	j = jobFor(t, g, src, "-O2")
@@ -231,7 +232,7 @@ func TestTokens(t *testing.T) {
 	}
 	st, _ := vs.OpenStream()
 	c := wire.NewConn(st, wire.MaxJobFrame, 20*time.Second)
-	c.Send(jobFor(t, g, src, "-O2"))
+	jobFor(t, g, src, "-O2").send(c)
 	m, rerr := c.Recv()
 	vs.Close()
 	s.Close()
@@ -259,7 +260,7 @@ func TestTokens(t *testing.T) {
 		}
 		refused["wrong key "+addr] = err.Error()
 		// No key at all: skip the handshake and ask for a lease or a job directly.
-		for _, msg := range []wire.Message{&wire.LeaseRequest{Fingerprint: gccFP(t), Digest: make([]byte, 32)}, jobFor(t, g, src)} {
+		for _, msg := range []wire.Message{&wire.LeaseRequest{Fingerprint: gccFP(t), Digest: make([]byte, 32)}, jobFor(t, g, src).JobRequest} {
 			conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
 			if err != nil {
 				t.Fatal(err)

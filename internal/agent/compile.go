@@ -1,0 +1,438 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/scheduler"
+	"github.com/dcc-farm/dcc/pkg/wire"
+)
+
+// farmAttempts is how many hosts a job may try before it is compiled
+// locally: a host that dies, drains or refuses a job costs one retry.
+const farmAttempts = 2
+
+// compile runs one job: lease, ship, collect, release; on a farm failure
+// it tries another host once, then falls back to a local compile.
+func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile, src *pendingSource) *wire.AgentResult {
+	jl := &jobLog{verbose: req.Verbose, start: time.Now()}
+	if req.Version != wire.ProtocolVersion || req.Build != buildinfo.ID() {
+		return fallback(jl, "agent", "agent is another build (%s), dcc is %s", buildinfo.ID(), req.Build)
+	}
+	id, err := a.idents.Get(ctx, req.Compiler)
+	if err != nil {
+		return fallback(jl, "no_compiler", "cannot identify %s: %v", req.Compiler, err)
+	}
+	var res *wire.AgentResult
+	avoid := ""
+	for try := 1; try <= farmAttempts; try++ {
+		at := &attempt{a: a, ctx: ctx, jl: jl, req: req, src: src, fp: id.Fingerprint, first: try == 1, avoid: avoid}
+		res = at.run()
+		if at.failedOn == "" || ctx.Err() != nil {
+			break
+		}
+		avoid = at.failedOn
+		jl.add("attempt %d failed (%s); asking for a host other than %s", try, res.Fallback, avoid)
+	}
+	return res
+}
+
+// attempt is one try of a job on the farm. Its steps follow a lease's
+// life (docs/architecture.md), one method each:
+//
+//	openStream → reserve → request → awaitGrant → granted → runJob → release
+//
+// Every step that ends the attempt returns the result for the dcc process;
+// failedOn names the host when the failure was the farm's (not the user's
+// code, not dcc leaving) and another host may succeed.
+type attempt struct {
+	a     *Agent
+	ctx   context.Context
+	jl    *jobLog
+	req   *wire.AgentCompile
+	src   *pendingSource
+	fp    string
+	first bool
+	avoid string
+
+	bs     *yamux.Session
+	st     *yamux.Stream
+	lc     *wire.Conn
+	sendMu sync.Mutex // the renewer and the release both write lc
+	reused bool       // st came from the pool (and may have gone stale)
+	clean  bool       // the exchange ended cleanly: st may carry the next lease
+	stop   func() bool
+
+	size     int64
+	reserved bool // holds one of the machine's local slots
+	localEst time.Duration
+	leaseReq *wire.LeaseRequest
+	qj       *queuedJob // registered while queued: a freed local slot may take the job home
+	grant    *wire.LeaseGrant
+	renewer  *renewer
+	failedOn string
+}
+
+func (at *attempt) run() *wire.AgentResult {
+	if r := at.openStream(); r != nil {
+		return r
+	}
+	defer at.closeStream()
+	at.reserve()
+	defer at.unreserve()
+	if r := at.request(); r != nil {
+		return r
+	}
+	if r := at.awaitGrant(); r != nil {
+		return r
+	}
+	if r := at.granted(); r != nil {
+		return r
+	}
+	defer at.renewer.stop()
+	return at.runJob()
+}
+
+// openStream takes a lease stream on the broker session: an idle one
+// from the pool, or a new one.
+func (at *attempt) openStream() *wire.AgentResult {
+	bs, err := at.a.brokerSession(at.ctx)
+	if err != nil {
+		return fallback(at.jl, "no_broker", "broker unreachable: %v", err)
+	}
+	st, reused, err := at.a.leaseStream(bs)
+	if err != nil {
+		at.a.dropBroker(bs)
+		return fallback(at.jl, "no_broker", "broker stream: %v", err)
+	}
+	at.bs, at.reused = bs, reused
+	at.useStream(st)
+	return nil
+}
+
+func (at *attempt) useStream(st *yamux.Stream) {
+	at.st = st
+	at.lc = wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
+	at.stop = context.AfterFunc(at.ctx, func() { st.Close() })
+}
+
+// closeStream pools a stream whose exchange ended cleanly; any other
+// ending closes it, which releases whatever it held at the broker.
+func (at *attempt) closeStream() {
+	if at.stop() && at.clean {
+		at.a.putLeaseStream(at.bs, at.st)
+	} else {
+		at.st.Close()
+	}
+}
+
+// reserve offers the broker the choice to send this job home: on a first
+// attempt with a local slot free, the broker answers "compile locally"
+// when its queue would take longer than compiling here, and the slot
+// stays reserved for that.
+func (at *attempt) reserve() {
+	at.size = at.a.sizes.guess(at.req.File, at.req.SizeHint)
+	if at.src.known() {
+		at.size = int64(len(at.src.src))
+	}
+	if at.first {
+		at.reserved, at.localEst = at.a.local.tryReserve(at.size)
+	}
+}
+
+func (at *attempt) unreserve() {
+	if at.reserved {
+		at.reserved = false
+		at.a.local.unreserve(time.Now())
+	}
+}
+
+// request sends the lease request. Its digest binds the token to the
+// source when the source is known already; otherwise the volunteer checks
+// the source against the job header's digest.
+func (at *attempt) request() *wire.AgentResult {
+	at.leaseReq = &wire.LeaseRequest{Fingerprint: at.fp, Lang: at.req.Lang, SourceBytes: at.size,
+		MaxWaitMs: at.req.MaxWaitMs, File: at.req.File, LocalSlotFree: at.reserved,
+		LocalEstimateMs: at.localEst.Milliseconds(), Avoid: at.avoid}
+	if at.src.known() {
+		at.leaseReq.Digest = at.src.digest
+	}
+	at.jl.add("lease requested for %s (%s, %d bytes)", at.req.File, at.fp, at.size)
+	if err := at.lc.Send(at.leaseReq); err != nil && !at.reused {
+		return fallback(at.jl, "transport", "send lease request: %v", err)
+	}
+	return nil // a pooled stream that failed is replaced in recv
+}
+
+// recv reads the broker's next answer. A pooled stream may have gone
+// stale (the broker closes idle ones): if it fails before its first
+// answer, the request is sent again on a fresh stream, once.
+func (at *attempt) recv(answered bool) (wire.Message, error) {
+	wait := time.Duration(at.req.MaxWaitMs)*time.Millisecond + 10*time.Second
+	m, err := at.lc.RecvTimeout(wait)
+	if err == nil || !at.reused || answered || at.ctx.Err() != nil {
+		return m, err
+	}
+	at.st.Close()
+	at.stop()
+	at.reused = false
+	st, err := at.bs.OpenStream()
+	if err != nil {
+		at.a.dropBroker(at.bs)
+		return nil, err
+	}
+	at.useStream(st)
+	if err := at.lc.Send(at.leaseReq); err != nil {
+		return nil, err
+	}
+	return at.lc.RecvTimeout(wait)
+}
+
+// awaitGrant waits for the grant. While queued, the job is registered
+// with the local slots: one that frees may take it home (it closes the
+// stream, so the broker drops the request or takes back the grant).
+// Every answer takes the job out of that set before it is acted on, so a
+// grant, once seen, can no longer be stolen.
+func (at *attempt) awaitGrant() *wire.AgentResult {
+	for answered := false; ; answered = true {
+		m, err := at.recv(answered)
+		if at.qj != nil && at.a.local.leave(at.qj) {
+			r := fallback(at.jl, "local_faster", "a local slot freed while queued (estimated wait %s)", at.qj.estWait.Round(time.Millisecond))
+			r.LocalSlot = true
+			return r
+		}
+		if err != nil {
+			if at.ctx.Err() != nil {
+				return fallback(at.jl, "cancelled", "dcc went away")
+			}
+			return fallback(at.jl, "transport", "waiting for lease: %v", err)
+		}
+		if d, ok := m.(*wire.LeaseDenied); !ok || d.Code != wire.DenyLocalFaster {
+			at.unreserve() // the broker's first answer came: the slot is not needed
+		}
+		switch m := m.(type) {
+		case *wire.LeaseQueued:
+			at.jl.add("queued at position %d, estimated wait %dms", m.Position, m.EstWaitMs)
+			if at.qj == nil {
+				st := at.st
+				at.qj = &queuedJob{size: at.size, withdraw: func() { st.Close() }}
+			}
+			at.a.local.waiting(at.qj, time.Duration(m.EstWaitMs)*time.Millisecond, m.Backlogged, time.Now())
+		case *wire.LeaseDenied:
+			at.clean = true
+			if at.reserved && m.Code == wire.DenyLocalFaster {
+				at.reserved = false // handed to the dcc process; freed when its socket closes
+				r := fallback(at.jl, "local_faster", "%s", m.Reason)
+				r.LocalSlot = true
+				return r
+			}
+			kind := "denied"
+			if m.Code == wire.DenyBusy {
+				kind = "busy"
+			}
+			return fallback(at.jl, kind, "%s", m.Reason)
+		case *wire.LeaseGrant:
+			at.grant = m
+			return nil
+		case *wire.Error:
+			return fallback(at.jl, "denied", "%s", m.Message)
+		default:
+			return fallback(at.jl, "transport", "unexpected %T", m)
+		}
+	}
+}
+
+// granted starts renewing the lease, unless the job does as well on a
+// free local slot (scheduler.DeclineGrant): the grant then goes back
+// unused, and the farm slot to someone whose own machine is busy.
+func (at *attempt) granted() *wire.AgentResult {
+	g := at.grant
+	at.jl.add("lease %d granted: host %s (%s) tier %d after %dms", g.LeaseID, g.Host, g.Addr, g.Tier, g.WaitMs)
+	speed := g.Speed
+	if speed == 0 {
+		speed = g.Power
+	}
+	if ok, _ := at.a.local.tryReserve(at.size); ok {
+		if scheduler.DeclineGrant(speed, at.a.local.power, true) {
+			at.release(wire.OutcomeDeclined, "a local slot is as fast")
+			r := fallback(at.jl, "local_faster", "declined %s (speed %.2g): a local slot is as fast (power %.2g)", g.Host, speed, at.a.local.power)
+			r.LocalSlot = true
+			return r
+		}
+		at.a.local.unreserve(time.Now())
+	}
+	at.renewer = startRenewer(at.send, g.LeaseID, time.Duration(g.TTLMs)*time.Millisecond)
+	return nil
+}
+
+func (at *attempt) send(m wire.Message) error {
+	at.sendMu.Lock()
+	defer at.sendMu.Unlock()
+	return at.lc.Send(m)
+}
+
+// release ends the lease with the job's outcome.
+func (at *attempt) release(outcome, reason string) {
+	if at.renewer != nil {
+		at.renewer.stop()
+	}
+	at.clean = at.send(&wire.LeaseRelease{LeaseID: at.grant.LeaseID, Outcome: outcome, Reason: reason}) == nil
+}
+
+// runJob waits for the source (the preprocessor may still run), ships
+// the job to the granted host and turns its answer into the result.
+func (at *attempt) runJob() *wire.AgentResult {
+	g := at.grant
+	src, err := at.src.wait(at.ctx)
+	if err != nil {
+		at.release(wire.OutcomeCancelled, "dcc went away")
+		return fallback(at.jl, "cancelled", "dcc went away")
+	}
+	start := time.Now()
+	res, err := at.a.sendJob(at.ctx, g, at.req, at.fp, src, at.src.digest)
+	if err != nil {
+		if at.ctx.Err() != nil {
+			at.release(wire.OutcomeCancelled, "dcc went away")
+			return fallback(at.jl, "cancelled", "dcc went away")
+		}
+		at.release(wire.OutcomeFailed, err.Error())
+		at.failedOn = g.Host
+		return fallback(at.jl, "host_failed", "%s: %v", g.Host, err)
+	}
+	if res.Code != wire.RejectNone {
+		return at.rejected(res)
+	}
+	outcome := wire.OutcomeOK
+	if res.ExitCode != 0 {
+		outcome = wire.OutcomeCompileError
+	}
+	at.release(outcome, "")
+	at.jl.add("job done on %s: exit %d, %d bytes, compile %dms", g.Host, res.ExitCode, len(res.Output), res.WallMs)
+	if res.ExitCode == 0 {
+		at.a.local.observeRemote(time.Duration(res.WallMs)*time.Millisecond, time.Since(start), g.Power, int64(len(src)))
+	}
+	return &wire.AgentResult{Host: g.Host, Tier: g.Tier, WaitMs: g.WaitMs, Log: at.jl.lines, Result: *res}
+}
+
+// rejected handles a job the host refused or could not finish, by its
+// code: an output too large to return compiles here without blaming the
+// host; anything else is tried on another host, and counts against this
+// one only if wire.HostFault says so.
+func (at *attempt) rejected(res *wire.JobResult) *wire.AgentResult {
+	g := at.grant
+	if res.Code == wire.RejectTooLarge {
+		at.release(wire.OutcomeCancelled, res.Rejected)
+		return fallback(at.jl, "too_large", "%s", res.Rejected)
+	}
+	outcome := wire.OutcomeCancelled
+	if wire.HostFault(res.Code) {
+		outcome = wire.OutcomeRejected
+	}
+	at.release(outcome, res.Rejected)
+	at.failedOn = g.Host
+	return fallback(at.jl, "rejected", "%s refused the job: %s", g.Host, res.Rejected)
+}
+
+// renewer renews a lease every TTL/3 until stopped.
+type renewer struct {
+	done, stopped chan struct{}
+	once          sync.Once
+}
+
+func startRenewer(send func(wire.Message) error, id uint64, ttl time.Duration) *renewer {
+	r := &renewer{done: make(chan struct{}), stopped: make(chan struct{})}
+	every := max(ttl/3, 100*time.Millisecond)
+	go func() {
+		defer close(r.stopped)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.done:
+				return
+			case <-t.C:
+				// A failed renewal (the broker restarted) does not stop the
+				// job: the volunteer's reports keep an adopted lease alive.
+				if send(&wire.LeaseRenew{LeaseID: id}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return r
+}
+
+// stop stops renewing and waits until no renewal is being sent.
+func (r *renewer) stop() {
+	r.once.Do(func() {
+		close(r.done)
+		<-r.stopped
+	})
+}
+
+// sendJob ships a job to the granted host and checks what comes back.
+// The header and the source go out back to back; the volunteer may refuse
+// from the header alone without reading the source, so the answer is read
+// while the source is still being written.
+func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.AgentCompile, fp string, src, digest []byte) (*wire.JobResult, error) {
+	vs, err := a.volunteerSession(ctx, g.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	st, err := vs.OpenStream()
+	if err != nil {
+		a.dropVolunteer(g.Addr, vs)
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.Close() })
+	defer stop()
+	c := wire.NewConn(st, wire.MaxJobFrame, 60*time.Second)
+	header := &wire.JobRequest{Token: g.Token, Compiler: req.Driver, Fingerprint: fp, Ext: req.Ext, Kind: req.Kind,
+		Args: req.Args, SourceName: req.SourceName, SourceBytes: int64(len(src)), Digest: digest}
+	sent := make(chan error, 1)
+	go func() {
+		err := c.Send(header)
+		if err == nil {
+			err = c.Send(&wire.JobSource{Source: src})
+		}
+		sent <- err
+	}()
+	// The volunteer's job time limit bounds the compile; allow for transfer.
+	m, err := c.RecvTimeout(15 * time.Minute)
+	if err != nil {
+		st.Close() // unblocks a writer stuck on flow control
+		if serr := <-sent; serr != nil {
+			return nil, fmt.Errorf("send job: %w", serr)
+		}
+		return nil, fmt.Errorf("await result: %w", err)
+	}
+	res, ok := m.(*wire.JobResult)
+	if !ok {
+		st.Close()
+		<-sent
+		return nil, fmt.Errorf("unexpected %T", m)
+	}
+	if res.Code != wire.RejectNone {
+		st.Close() // the source may be unsent: stop writing it
+		<-sent
+		return res, nil
+	}
+	if err := <-sent; err != nil {
+		return nil, fmt.Errorf("send job: %w", err)
+	}
+	if res.ExitCode == 0 {
+		sum := sha256.Sum256(res.Output)
+		if len(res.Output) == 0 || string(sum[:]) != string(res.Digest) {
+			return nil, errors.New("output failed its checksum")
+		}
+	}
+	return res, nil
+}

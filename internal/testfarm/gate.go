@@ -1,0 +1,94 @@
+package testfarm
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Gate is a compiler the test controls, so that a job is long by
+// construction, never by the size of its source: a shell wrapper around
+// a real compiler that answers identity queries (-v, --version, -dump*,
+// -print*) exactly like it, so it has the same fingerprint, and that
+// holds every compile until the test opens the gate. A held compile is a
+// process running the wrapper; once the gate opens, the wrapper execs the
+// real compiler, so the object is the real one.
+//
+// The wrapper writes nothing (a sandboxed job may write only its own
+// directory): the test sees held compiles in /proc.
+type Gate struct {
+	Dir  string // holds the wrapper and the "open" marker
+	Path string // the wrapper: offer it with volunteer --compilers PATH
+}
+
+// NewGate writes a gate wrapping the compiler named real (found on PATH),
+// closed. The wrapper has real's base name, so drivers match by name.
+func NewGate(t testing.TB, real string) *Gate {
+	t.Helper()
+	p, err := exec.LookPath(real)
+	if err != nil {
+		t.Fatalf("gate: %v", err)
+	}
+	dir := t.TempDir()
+	g := &Gate{Dir: dir, Path: filepath.Join(dir, filepath.Base(real))}
+	script := fmt.Sprintf(`#!/bin/sh
+# A compiler held until the test opens the gate (internal/testfarm/gate.go).
+for a in "$@"; do
+	case "$a" in -v|--version|-dump*|-print*) exec %[1]s "$@" ;; esac
+done
+while [ ! -e %[2]s/open ]; do sleep 0.02; done
+exec %[1]s "$@"
+`, p, dir)
+	if err := os.WriteFile(g.Path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// Open lets every held and future compile run.
+func (g *Gate) Open() {
+	os.WriteFile(filepath.Join(g.Dir, "open"), nil, 0o644)
+}
+
+// Shut holds future compiles again (compiles already past the gate go on).
+func (g *Gate) Shut() {
+	os.Remove(filepath.Join(g.Dir, "open"))
+}
+
+// Held is the number of compiles waiting at the gate now.
+func (g *Gate) Held() int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		// The kernel runs a script as: interpreter, script path, args.
+		if len(args) > 1 && args[1] == g.Path {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitHeld waits until at least n compiles are held, failing the test
+// after timeout.
+func (g *Gate) WaitHeld(t testing.TB, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for g.Held() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("gate: %d compiles held after %s, want %d", g.Held(), timeout, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
