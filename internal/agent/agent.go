@@ -44,6 +44,7 @@ type Agent struct {
 
 	local localSlots
 	sizes sourceSizes
+	diags diagMemory
 
 	active   atomic.Int64
 	lastUsed atomic.Int64

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/compilerargs"
 	"github.com/dcc-farm/dcc/internal/scheduler"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -295,6 +296,12 @@ func (at *attempt) runJob() *wire.AgentResult {
 		at.release(wire.OutcomeCancelled, "dcc went away")
 		return fallback(at.jl, "cancelled", "dcc went away")
 	}
+	rewritten := isRewritten(at.req)
+	key := diagKey(at.fp, at.req, at.src.digest)
+	if !rewritten && at.a.diags.seen(key) {
+		at.release(wire.OutcomeDeclined, "compiles here for its diagnostics")
+		return fallback(at.jl, "diagnostics", "the farm's last compile of this source printed diagnostics: compiling here prints them exactly")
+	}
 	start := time.Now()
 	res, err := at.a.sendJob(at.ctx, g, at.req, at.fp, src, at.src.digest)
 	if err != nil {
@@ -312,6 +319,9 @@ func (at *attempt) runJob() *wire.AgentResult {
 	outcome := wire.OutcomeOK
 	if res.ExitCode != 0 {
 		outcome = wire.OutcomeCompileError
+	}
+	if !rewritten && (res.ExitCode != 0 || len(res.Stderr) > 0) {
+		at.a.diags.remember(key) // dcc compiles it here to print gcc's exact diagnostics
 	}
 	at.release(outcome, "")
 	at.jl.add("job done on %s: exit %d, %d bytes, compile %dms", g.Host, res.ExitCode, len(res.Output), res.WallMs)
@@ -395,7 +405,7 @@ func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.Agent
 	stop := context.AfterFunc(ctx, func() { st.Close() })
 	defer stop()
 	c := wire.NewConn(st, wire.MaxJobFrame, 60*time.Second)
-	header := &wire.JobRequest{Token: g.Token, Compiler: req.Driver, Fingerprint: fp, Ext: req.Ext, Kind: req.Kind,
+	header := &wire.JobRequest{Token: g.Token, Compiler: req.Driver, Fingerprint: fp, Ext: req.Ext, Lang: req.Lang, Kind: req.Kind,
 		Args: req.Args, SourceName: req.SourceName, SourceBytes: int64(len(src)), Digest: digest}
 	sent := make(chan error, 1)
 	go func() {
@@ -435,4 +445,49 @@ func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.Agent
 		}
 	}
 	return res, nil
+}
+
+// isRewritten reports whether a job ships a source with its includes
+// inlined (clang -frewrite-includes), whose diagnostics on the farm are
+// exact, rather than preprocessed text.
+func isRewritten(req *wire.AgentCompile) bool {
+	_, ok := compilerargs.SourceExt(req.Ext)
+	return ok
+}
+
+// diagMemory remembers the jobs whose farm compile printed diagnostics
+// (gcc's, from preprocessed text, are not exactly local gcc's): dcc then
+// compiles them locally to print the exact ones, and the next build of
+// the same job goes there at once instead of compiling twice. A job is
+// its compiler, arguments and preprocessed source: an edit that changes
+// the source gives the farm the file again.
+type diagMemory struct {
+	mu sync.Mutex
+	m  map[[32]byte]struct{}
+}
+
+func diagKey(fp string, req *wire.AgentCompile, digest []byte) [32]byte {
+	h := sha256.New()
+	for _, s := range append([]string{fp, req.Driver, req.Kind, string(digest)}, req.Args...) {
+		fmt.Fprintf(h, "%d:%s", len(s), s)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+func (d *diagMemory) remember(k [32]byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil || len(d.m) >= maxRemembered {
+		d.m = make(map[[32]byte]struct{})
+	}
+	d.m[k] = struct{}{}
+}
+
+func (d *diagMemory) seen(k [32]byte) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.m[k]
+	return ok
 }

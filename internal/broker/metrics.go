@@ -42,7 +42,7 @@ var (
 	refuseReasons   = []string{"foreign_lease"}
 	reclaimReasons  = []string{"expired", "client_gone", "host_gone", "revoked"}
 	denyReasons     = []string{"no_compiler", "local_faster", "timeout", "busy"}
-	fallbackReasons = []string{"no_broker", "denied", "no_compiler", "timeout", "host_failed", "transport", "rejected", "agent", "local_faster", "busy", "cancelled", "other"}
+	fallbackReasons = []string{"no_broker", "denied", "no_compiler", "timeout", "host_failed", "transport", "rejected", "agent", "local_faster", "busy", "cancelled", "diagnostics", "too_large", "other"}
 	hostStates      = []string{string(tiering.Healthy), string(tiering.Probation), string(tiering.Blocked), string(tiering.Draining), string(tiering.Gone)}
 )
 
@@ -102,7 +102,7 @@ func newMetrics(b *Broker) *metrics {
 // fallbackLabel bounds the label values a client can create.
 func fallbackLabel(reason string) string {
 	switch r := strings.ToLower(reason); r {
-	case "no_broker", "denied", "no_compiler", "timeout", "host_failed", "transport", "rejected", "agent", "local_faster", "busy", "cancelled":
+	case "no_broker", "denied", "no_compiler", "timeout", "host_failed", "transport", "rejected", "agent", "local_faster", "busy", "cancelled", "diagnostics", "too_large":
 		return r
 	}
 	return "other"

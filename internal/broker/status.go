@@ -34,14 +34,14 @@ func (b *Broker) Status(explain string) *status.Doc {
 		doc.Hosts = append(doc.Hosts, status.Host{
 			Name: name, Addr: h.Addr, CPUs: h.CPUs, Power: h.Power, Slots: h.Slots, Busy: h.Busy,
 			Tier: v.Tier, Reason: v.Reason, State: string(h.State), Load1: h.Load1, Load5: h.Load5, Load15: h.Load15,
-			JobsDone: h.JobsDone, Failures: h.Failures, Compilers: comps, Note: h.Note,
+			JobsDone: h.JobsDone, Failures: h.Failures, Compilers: comps, Note: h.Note, ClockSkewMs: b.ext(name).skew.Milliseconds(),
 		})
 		if v.Tier > 0 {
 			doc.Slots += h.Slots
 		}
 		doc.Busy += h.Busy
 		if explain != "" && explain == name {
-			doc.Explain = explainHost(h.Host, v, s.Config().Tiering, h.Note)
+			doc.Explain = explainHost(h.Host, v, s.Config().Tiering, h.Note, b.ext(name).skew)
 		}
 	}
 	sort.SliceStable(doc.Hosts, func(i, j int) bool { return doc.Hosts[i].Tier > doc.Hosts[j].Tier })
@@ -81,7 +81,7 @@ func (b *Broker) Status(explain string) *status.Doc {
 	return doc
 }
 
-func explainHost(h tiering.Host, v tiering.Verdict, c tiering.Config, note string) *status.Explain {
+func explainHost(h tiering.Host, v tiering.Verdict, c tiering.Config, note string, skew time.Duration) *status.Explain {
 	var d strings.Builder
 	fmt.Fprintf(&d, "state %s", h.State)
 	if note != "" {
@@ -91,6 +91,14 @@ func explainHost(h tiering.Host, v tiering.Verdict, c tiering.Config, note strin
 	fmt.Fprintf(&d, "; load1 %.2f with %d of our jobs on %d cpus: foreign load %.2f per cpu (drop a tier above %.2f, unused above %.2f)",
 		h.Load1, h.Busy, h.CPUs, h.ForeignLoad(), c.Overload, c.Saturated)
 	fmt.Fprintf(&d, "; %d of %d slots busy", h.Busy, h.Slots)
+	switch {
+	case skew > time.Second:
+		fmt.Fprintf(&d, "; its clock runs %s ahead of the broker's (lease tokens allow the volunteer's --clock-skew)", skew.Round(time.Millisecond))
+	case skew < -time.Second:
+		fmt.Fprintf(&d, "; its clock runs %s behind the broker's", (-skew).Round(time.Millisecond))
+	default:
+		fmt.Fprintf(&d, "; clock within 1s of the broker's")
+	}
 	return &status.Explain{Host: h.Name, Tier: v.Tier, State: string(h.State), Reason: v.Reason, Detail: d.String()}
 }
 

@@ -60,6 +60,11 @@ func Compile(name string, args []string) int {
 		r.logf("local: %s", plan.Reason)
 		return r.local("")
 	}
+	if isClang(r.compiler) {
+		if rw, ok := plan.RewriteIncludes(); ok {
+			plan = rw // clang on the farm then prints exactly the local diagnostics
+		}
+	}
 	r.logf("remote candidate: %s (%s) -> %s", plan.Source, plan.Lang, plan.Output)
 	if cfg.Broker == "" {
 		return r.local("no broker configured (set DCC_BROKER or broker in ~/.dccrc)")
@@ -201,15 +206,40 @@ func (j *agentJob) finish(src []byte) (res *wire.AgentResult, why string, slot i
 	return res, "", nil
 }
 
+// isClang reports whether the real compiler is clang (its binary, links
+// followed, is named clang...).
+func isClang(path string) bool {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	return strings.Contains(filepath.Base(path), "clang")
+}
+
 func sourceName(p *compilerargs.Plan) string {
 	b := filepath.Base(p.Source)
+	if p.Rewritten {
+		return b // the object's file symbol is the name clang compiles
+	}
 	return strings.TrimSuffix(b, filepath.Ext(b)) + p.PreprocessedExt
 }
 
 // finish writes a remote result exactly as the compiler would have.
 func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentResult) int {
 	jr := &res.Result
-	os.Stderr.Write(cppErr)
+	if !p.Rewritten && (jr.ExitCode != 0 || len(jr.Stderr) > 0) {
+		// gcc on the farm compiled preprocessed text, so its diagnostics
+		// are not the ones gcc prints here (no source lines or carets,
+		// other columns inside macros, no macro-expansion notes): compile
+		// here to print exactly those. The agent remembers the job, so
+		// the next build of the same file compiles here at once.
+		r.logf("the farm's compile on %s printed diagnostics (exit %d); compiling locally to print them exactly as gcc does here", res.Host, jr.ExitCode)
+		return r.local("")
+	}
+	if !p.Rewritten {
+		// clang on the farm preprocesses the rewritten source again and
+		// prints the preprocessor's own warnings itself.
+		os.Stderr.Write(cppErr)
+	}
 	os.Stdout.Write(jr.Stdout)
 	os.Stderr.Write(jr.Stderr)
 	if jr.ExitCode != 0 {
@@ -240,8 +270,11 @@ func (r *run) verify(p *compilerargs.Plan, src []byte, host string, remote []byt
 		return nil, true
 	}
 	defer os.RemoveAll(dir)
-	in := filepath.Join(dir, "job"+p.PreprocessedExt)
-	out := filepath.Join(dir, "job"+p.OutputKind)
+	// The same names the farm host uses: clang records the source's name
+	// in the object.
+	name := sourceName(p)
+	in := filepath.Join(dir, name)
+	out := filepath.Join(dir, strings.TrimSuffix(name, p.PreprocessedExt)+p.OutputKind)
 	if in == out {
 		out = filepath.Join(dir, "job.out"+p.OutputKind)
 	}

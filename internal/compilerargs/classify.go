@@ -49,6 +49,12 @@ type Plan struct {
 	// shipped as is and PreprocessArgs is nil.
 	Preprocessed bool
 
+	// Rewritten is set by RewriteIncludes: the shipped text is the source
+	// with its includes inlined (clang -frewrite-includes), to be compiled
+	// on the farm under the source's own name, PreprocessedExt being the
+	// source's extension.
+	Rewritten bool
+
 	// DepFile is the dependency file the preprocess command writes (the
 	// -MF value, or the default gcc would use) when -MD or -MMD is given;
 	// "" otherwise. Dependency options passed with -Wp, are not tracked.

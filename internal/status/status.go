@@ -38,6 +38,9 @@ type Host struct {
 	Failures  int64    `json:"failures"`
 	Compilers []string `json:"compilers"`
 	Note      string   `json:"note,omitempty"` // why unavailable / blocked
+	// ClockSkewMs is the host's clock minus the broker's, from its last
+	// report (lease tokens expire by the broker's clock).
+	ClockSkewMs int64 `json:"clock_skew_ms,omitempty"`
 }
 
 // User is one user with running or waiting work or recent usage.

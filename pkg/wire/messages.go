@@ -210,10 +210,15 @@ type Command struct {
 // and its free slots from a small frame before it reads (and buffers) up
 // to MaxJobFrame bytes of source.
 type JobRequest struct {
-	Token       []byte   `msgpack:"token"`
-	Compiler    string   `msgpack:"compiler"` // driver base name the client runs (gcc, g++, cc...)
-	Fingerprint string   `msgpack:"fp"`
-	Ext         string   `msgpack:"ext"`  // extension for the shipped source: .i .ii .mi .mii .s
+	Token       []byte `msgpack:"token"`
+	Compiler    string `msgpack:"compiler"` // driver base name the client runs (gcc, g++, cc...)
+	Fingerprint string `msgpack:"fp"`
+	// Ext is the shipped source's extension: .i .ii .mi .mii .s for
+	// preprocessed text, or a source extension (.c .cc .cpp ...) for a
+	// source whose includes were inlined (clang -frewrite-includes), which
+	// the host compiles as Lang.
+	Ext         string   `msgpack:"ext"`
+	Lang        string   `msgpack:"lang,omitempty"`
 	Kind        string   `msgpack:"kind"` // .o or .s: what to produce
 	Args        []string `msgpack:"args"`
 	SourceName  string   `msgpack:"srcname"` // base name, for the file in the job directory

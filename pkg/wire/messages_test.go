@@ -45,7 +45,7 @@ func sampleMessages() []Message {
 		&HostStatus{Load1: 0.5, Load5: 1e-9, Load15: 1e300, Running: -1, Available: true, Reason: "ok", ExternalLoad: true, Own1: 1.5, OwnKnown: true, Leases: []uint64{9}, ClockMs: -5},
 		&JobDone{LeaseID: 9, Outcome: OutcomeOK, WallMs: 77},
 		&Command{Kind: CommandCancel, LeaseID: 10, Reason: "client gone"},
-		&JobRequest{Token: []byte("tok"), Compiler: "g++", Fingerprint: "fp", Ext: ".ii", Kind: ".o", Args: []string{"-O2", "-g", ""}, SourceName: "a.ii", SourceBytes: 12, Digest: digest},
+		&JobRequest{Token: []byte("tok"), Compiler: "g++", Fingerprint: "fp", Ext: ".ii", Lang: "c++", Kind: ".o", Args: []string{"-O2", "-g", ""}, SourceName: "a.ii", SourceBytes: 12, Digest: digest},
 		&JobSource{Source: []byte("int main(){}")},
 		&res,
 		&StatusQuery{Explain: "host-a"},
