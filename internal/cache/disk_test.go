@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/goleak"
 )
 
 // openTestDisk opens a Disk whose index is flushed only when a test (or
@@ -263,7 +264,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv("DCC_CACHE_CRASH_DIR"); dir != "" {
 		crashChild(dir)
 	}
-	os.Exit(m.Run())
+	// Every store's goroutines (the index flusher, the stats reader,
+	// go-redis's pool) must be gone once the tests have closed them.
+	goleak.VerifyTestMain(m)
 }
 
 // crashChild is the process TestDiskRecoversFromACrash kills: it exits 3

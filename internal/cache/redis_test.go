@@ -45,7 +45,7 @@ func (l *lockedBuffer) String() string {
 // startRedis starts redis-server without persistence on a free port. The
 // port is found by binding :0 and closing it, so another process can take
 // it in between: a server that exits at once is retried on a new port.
-func startRedis(t *testing.T, args ...string) *redisServer {
+func startRedis(t testing.TB, args ...string) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: run scripts/deps.sh")
@@ -112,7 +112,7 @@ func (s *redisServer) stop() {
 	<-s.exit
 }
 
-func openTestRedis(t *testing.T, addr string, opts RedisOptions) *Redis {
+func openTestRedis(t testing.TB, addr string, opts RedisOptions) *Redis {
 	t.Helper()
 	r, err := OpenRedis(addr, opts)
 	if err != nil {
