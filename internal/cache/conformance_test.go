@@ -64,8 +64,11 @@ func mustGet(t *testing.T, s Store, k Key, want *Entry) {
 func mustMiss(t *testing.T, s Store, k Key) error {
 	t.Helper()
 	got, err := s.Get(context.Background(), k)
-	if got != nil || !errors.Is(err, ErrMiss) {
-		t.Fatalf("Get %s: got %v, %v; want a miss", k, got, err)
+	if got != nil {
+		t.Fatalf("Get %s: got an entry from %q; want a miss", k, got.Producer)
+	}
+	if !errors.Is(err, ErrMiss) {
+		t.Fatalf("Get %s: %v; want a miss", k, err)
 	}
 	return err
 }

@@ -307,3 +307,76 @@ func TestDiskSecondOpenFails(t *testing.T) {
 		t.Fatal("a second OpenDisk of one directory succeeded")
 	}
 }
+
+// TestDiskConcurrentChurn runs Gets, Puts (evicting), purges and a Clear
+// at once on a small store. Every hit must be the right entry, and once
+// the dust settles memory, index and disk must agree.
+func TestDiskConcurrentChurn(t *testing.T) {
+	dir := t.TempDir()
+	one := charge(int64(testEntry(0, "sun1", 8000).Size()))
+	d := openTestDisk(t, dir, 8*one)
+	ctx := context.Background()
+	producers := []string{"sun1", "sun2", "desk12"}
+	done := make(chan error, 6)
+	for w := range 6 {
+		go func() {
+			for op := range 150 {
+				i := (w*13 + op*7) % 24
+				p := producers[i%len(producers)]
+				switch {
+				case op%4 == 0:
+					if err := d.Put(ctx, testKey(i), testEntry(i, p, 8000)); err != nil {
+						done <- err
+						return
+					}
+				case w == 0 && op == 75:
+					if err := d.Clear(ctx); err != nil {
+						done <- err
+						return
+					}
+				case w == 1 && op%50 == 0:
+					if _, err := d.PurgeProducer(ctx, "desk12"); err != nil {
+						done <- err
+						return
+					}
+				case w == 2 && op%40 == 0:
+					if err := d.Flush(); err != nil {
+						done <- err
+						return
+					}
+				default:
+					got, err := d.Get(ctx, testKey(i))
+					if err == nil && !equalEntry(got, testEntry(i, p, 8000)) {
+						done <- fmt.Errorf("key %d: wrong entry", i)
+						return
+					}
+					if err != nil && err != ErrMiss {
+						done <- fmt.Errorf("key %d: %v", i, err)
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 6 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := d.Stats()
+	if st.Bytes > 8*one || st.Corrupt != 0 || st.Errors != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, allocated := blobBytes(t, dir)
+	if int64(files) != st.Entries || allocated != st.Bytes {
+		t.Fatalf("%d blobs of %d bytes on disk, stats %+v", files, allocated, st)
+	}
+	d = openTestDisk(t, dir, 8*one)
+	if again := d.Stats(); again.Entries != st.Entries || again.Bytes != st.Bytes {
+		t.Fatalf("reopened with %+v, closed with %+v", again, st)
+	}
+}

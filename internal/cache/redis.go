@@ -181,17 +181,17 @@ func (r *Redis) Get(ctx context.Context, k Key) (*Entry, error) {
 	return e, nil
 }
 
-func (r *Redis) get(ctx context.Context, k Key) (*Entry, error) {
+func (r *Redis) get(parent context.Context, k Key) (*Entry, error) {
 	if err := r.usable(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMiss, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opt.GetTimeout)
+	ctx, cancel := context.WithTimeout(parent, r.opt.GetTimeout)
 	defer cancel()
 	// GETRANGE rather than GET bounds the read: a value longer than any
 	// entry comes back cut at MaxEncodedSize+1 bytes, and Unmarshal refuses it.
 	b, err := r.c.GetRange(ctx, r.entryKey(k), 0, MaxEncodedSize).Bytes()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMiss, r.failed(err))
+		return nil, fmt.Errorf("%w: %w", ErrMiss, r.failed(parent, err))
 	}
 	r.br.success()
 	if len(b) == 0 {
@@ -207,7 +207,7 @@ func (r *Redis) get(ctx context.Context, k Key) (*Entry, error) {
 	}
 	filed, err := r.c.SIsMember(ctx, r.producerKey(e.Producer), k[:]).Result()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMiss, r.failed(err))
+		return nil, fmt.Errorf("%w: %w", ErrMiss, r.failed(parent, err))
 	}
 	if !filed {
 		r.c.Unlink(ctx, r.entryKey(k))
@@ -218,7 +218,7 @@ func (r *Redis) get(ctx context.Context, k Key) (*Entry, error) {
 
 // Put stores e under k within PutTimeout: the key joins its producer's set
 // and the entry is written in one MULTI/EXEC transaction.
-func (r *Redis) Put(ctx context.Context, k Key, e *Entry) error {
+func (r *Redis) Put(parent context.Context, k Key, e *Entry) error {
 	blob, err := e.Marshal(k)
 	if err != nil {
 		return err
@@ -226,7 +226,7 @@ func (r *Redis) Put(ctx context.Context, k Key, e *Entry) error {
 	if err := r.usable(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opt.PutTimeout)
+	ctx, cancel := context.WithTimeout(parent, r.opt.PutTimeout)
 	defer cancel()
 	pk := r.producerKey(e.Producer)
 	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -239,7 +239,7 @@ func (r *Redis) Put(ctx context.Context, k Key, e *Entry) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("cache: put %s: %w", k, r.failed(err))
+		return fmt.Errorf("cache: put %s: %w", k, r.failed(parent, err))
 	}
 	r.br.success()
 	r.puts.Add(1)
@@ -247,11 +247,11 @@ func (r *Redis) Put(ctx context.Context, k Key, e *Entry) error {
 }
 
 // PurgeProducer deletes the entries in host's set, then the set.
-func (r *Redis) PurgeProducer(ctx context.Context, host string) (int, error) {
+func (r *Redis) PurgeProducer(parent context.Context, host string) (int, error) {
 	if r.closed.Load() {
 		return 0, ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opt.AdminTimeout)
+	ctx, cancel := context.WithTimeout(parent, r.opt.AdminTimeout)
 	defer cancel()
 	pk := r.producerKey(host)
 	n := 0
@@ -259,7 +259,7 @@ func (r *Redis) PurgeProducer(ctx context.Context, host string) (int, error) {
 	for {
 		members, next, err := r.c.SScan(ctx, pk, cursor, "", 1000).Result()
 		if err != nil {
-			return n, fmt.Errorf("cache: purge %q: %w", host, r.failed(err))
+			return n, fmt.Errorf("cache: purge %q: %w", host, r.failed(parent, err))
 		}
 		keys := make([]string, 0, len(members))
 		for _, m := range members {
@@ -272,7 +272,7 @@ func (r *Redis) PurgeProducer(ctx context.Context, host string) (int, error) {
 		if len(keys) > 0 {
 			d, err := r.c.Unlink(ctx, keys...).Result()
 			if err != nil {
-				return n, fmt.Errorf("cache: purge %q: %w", host, r.failed(err))
+				return n, fmt.Errorf("cache: purge %q: %w", host, r.failed(parent, err))
 			}
 			n += int(d)
 		}
@@ -281,28 +281,28 @@ func (r *Redis) PurgeProducer(ctx context.Context, host string) (int, error) {
 		}
 	}
 	if err := r.c.Unlink(ctx, pk).Err(); err != nil {
-		return n, fmt.Errorf("cache: purge %q: %w", host, r.failed(err))
+		return n, fmt.Errorf("cache: purge %q: %w", host, r.failed(parent, err))
 	}
 	return n, nil
 }
 
 // Clear deletes every key under the prefix.
-func (r *Redis) Clear(ctx context.Context) error {
+func (r *Redis) Clear(parent context.Context) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opt.AdminTimeout)
+	ctx, cancel := context.WithTimeout(parent, r.opt.AdminTimeout)
 	defer cancel()
 	match := globEscape(r.opt.Prefix) + "*"
 	var cursor uint64
 	for {
 		keys, next, err := r.c.Scan(ctx, cursor, match, 1000).Result()
 		if err != nil {
-			return fmt.Errorf("cache: clear: %w", r.failed(err))
+			return fmt.Errorf("cache: clear: %w", r.failed(parent, err))
 		}
 		if len(keys) > 0 {
 			if err := r.c.Unlink(ctx, keys...).Err(); err != nil {
-				return fmt.Errorf("cache: clear: %w", r.failed(err))
+				return fmt.Errorf("cache: clear: %w", r.failed(parent, err))
 			}
 		}
 		if cursor = next; cursor == 0 {
@@ -435,11 +435,12 @@ func (r *Redis) usable() error {
 
 // failed records a failed call and returns err. Only the network's and
 // Redis's failures count towards the cooldown: an error reply means Redis
-// is there, and a caller's cancellation says nothing about Redis.
-func (r *Redis) failed(err error) error {
+// is there, and the end of the caller's own context (parent) says nothing
+// about Redis.
+func (r *Redis) failed(parent context.Context, err error) error {
 	r.errs.Add(1)
 	var reply redis.Error
-	if !errors.As(err, &reply) && !errors.Is(err, context.Canceled) {
+	if !errors.As(err, &reply) && parent.Err() == nil {
 		r.br.failure(time.Now(), r.opt.Cooldown)
 	}
 	return err

@@ -398,3 +398,19 @@ func TestBreaker(t *testing.T) {
 		t.Fatal("a failure after the cooldown did not reopen the breaker")
 	}
 }
+
+// TestRedisCallerCancellationIsNotRedisFailing: a client that gives up
+// (its context ends) must not make the store skip Redis for everyone.
+func TestRedisCallerCancellationIsNotRedisFailing(t *testing.T) {
+	srv := startRedis(t)
+	r := openTestRedis(t, srv.addr, testRedisOptions())
+	mustPut(t, r, testKey(1), testEntry(1, "sun1", 1000))
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 2 * breakerThreshold {
+		if _, err := r.Get(cancelled, testKey(1)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Get with a cancelled context = %v", err)
+		}
+	}
+	mustGet(t, r, testKey(1), testEntry(1, "sun1", 1000))
+}
