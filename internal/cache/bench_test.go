@@ -6,11 +6,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 
 	"github.com/zeebo/blake3"
+	bolt "go.etcd.io/bbolt"
 )
 
 // BenchmarkDigest is the measurement behind choosing BLAKE3 for keys and
@@ -164,4 +167,72 @@ func BenchmarkDiskSizePer1000(b *testing.B) {
 	b.ReportMetric(float64(blobs), "blob-bytes/1000")
 	b.ReportMetric(float64(index), "index-bytes/1000")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkBoltValues measures the layout Disk does not use, every blob a
+// value in bbolt, with the same 50 KB objects, so the choice can be checked:
+//
+//	go test ./internal/cache -run '^$' -bench 'BoltValues|Disk/(GetHit|Put)$'
+func BenchmarkBoltValues(b *testing.B) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "values.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	bucket := []byte("entries")
+	blob, err := testEntry(0, "sun1", benchObject).Marshal(testKey(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	put := func(i int) {
+		var k Key
+		binary.BigEndian.PutUint64(k[:], uint64(i))
+		err := db.Update(func(tx *bolt.Tx) error {
+			bk, err := tx.CreateBucketIfNotExists(bucket)
+			if err != nil {
+				return err
+			}
+			return bk.Put(k[:], blob)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	const n = 1000
+	for i := range n {
+		put(i)
+	}
+	b.Run("GetHit", func(b *testing.B) {
+		b.SetBytes(benchObject)
+		i := 0
+		for b.Loop() {
+			var k Key
+			binary.BigEndian.PutUint64(k[:], uint64(i%n))
+			db.View(func(tx *bolt.Tx) error {
+				_, err := Unmarshal(testKey(0), slices.Clone(tx.Bucket(bucket).Get(k[:])))
+				return err
+			})
+			i++
+		}
+	})
+	b.Run("Put", func(b *testing.B) {
+		b.SetBytes(benchObject)
+		i := n
+		for b.Loop() {
+			put(i)
+			i++
+		}
+	})
+	b.Run("Size", func(b *testing.B) {
+		for b.Loop() { // the figure is of the file as the runs above left it
+		}
+		st, err := os.Stat(db.Path())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var entries int
+		db.View(func(tx *bolt.Tx) error { entries = tx.Bucket(bucket).Stats().KeyN; return nil })
+		b.ReportMetric(float64(st.Size())/float64(entries)*1000, "file-bytes/1000")
+		b.ReportMetric(0, "ns/op")
+	})
 }

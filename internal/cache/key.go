@@ -1,14 +1,3 @@
-// Package cache owns the farm's shared compile result cache: the key that
-// names a compile, the binary encoding of its result, and the stores that
-// keep results (an embedded disk store for the broker's state directory, and
-// Redis for a team that wants several brokers to share one cache).
-//
-// Only farm hosts' results are stored: the broker writes what a volunteer
-// produced and serves hits to clients; clients never write. Every stored
-// entry carries a digest over its whole encoding, checked on every read, so
-// a flipped bit or a truncated blob is dropped and reported as a miss, never
-// handed to a compile. Results are also filed by producer, so the results of
-// a host later found to produce wrong objects can be purged in one call.
 package cache
 
 import (
