@@ -14,6 +14,7 @@ check cmake cmake
 check clang clang
 check promtool prometheus
 check chromium chromium
+check redis-server redis-server
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "deps: installing ${need[*]}"
 SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
