@@ -1,6 +1,6 @@
 // Command grants benchmarks the broker's lease path: it starts a broker
 // in-process (internal/broker.New + Start on loopback, with a temporary
-// farm file, key and state directory), registers fake volunteers with many
+// farm file and state directory, credentials from its CA), registers fake volunteers with many
 // slots through the real protocol, opens N client sessions over yamux and
 // has each loop lease request -> grant -> release; it reports grants per
 // second and grant latency percentiles. The clients run in the same
@@ -10,7 +10,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"flag"
 	"fmt"
@@ -27,7 +26,8 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/broker"
 	"github.com/dcc-farm/dcc/internal/logging"
-	"github.com/dcc-farm/dcc/internal/transport"
+	"github.com/dcc-farm/dcc/internal/identity"
+	"github.com/dcc-farm/dcc/internal/testfarm"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
@@ -46,8 +46,6 @@ func main() {
 	dir, err := os.MkdirTemp("", "dcc-grants-")
 	check(err)
 	defer os.RemoveAll(dir)
-	keyFile := filepath.Join(dir, "key")
-	check(os.WriteFile(keyFile, []byte("bench-farm-secret-0123456789abcdef\n"), 0o600))
 	slots := *sessions / *hosts * 2
 	var farm string
 	for i := 0; i < *hosts; i++ {
@@ -56,21 +54,32 @@ func main() {
 	farmFile := filepath.Join(dir, "farm")
 	check(os.WriteFile(farmFile, []byte(farm), 0o644))
 	cfg := broker.DefaultConfig()
-	cfg.Listen, cfg.HTTP, cfg.FarmFile, cfg.StateDir, cfg.KeyFile = "127.0.0.1:0", "", farmFile, filepath.Join(dir, "state"), keyFile
+	state := filepath.Join(dir, "state")
+	cfg.Listen, cfg.HTTP, cfg.HTTPS, cfg.FarmFile, cfg.StateDir = "127.0.0.1:0", "", "", farmFile, state
 	cfg.Saturated, cfg.Overload = 1e6, 1e6
 	b, err := broker.New(cfg, logging.Nop())
 	check(err)
 	check(b.Start())
 	defer b.Close()
-	key, err := wire.LoadKey(keyFile)
-	check(err)
-	ctx := context.Background()
+	// Credentials from the broker's CA, as `broker enroll` writes them.
+	creds := map[string]string{}
+	dial := func(role, name string, hello wire.Hello) *yamux.Session {
+		cred, ok := creds[role+"/"+name]
+		if !ok {
+			var err error
+			cred, err = testfarm.Enroll(state, role, name, filepath.Join(dir, "id"))
+			check(err)
+			creds[role+"/"+name] = cred
+		}
+		s, err := testfarm.DialAs(b.Addr(), cred, identity.Expect(identity.RoleBroker, ""), hello)
+		check(err)
+		return s
+	}
 
 	// Fake volunteers: register, then report every second.
 	for i := 0; i < *hosts; i++ {
 		name := fmt.Sprintf("h%d", i)
-		s, _, err := transport.Dial(ctx, b.Addr(), key, wire.Hello{Role: wire.RoleVolunteer, Name: name, User: "volunteer"})
-		check(err)
+		s := dial("host", name, wire.Hello{Role: wire.RoleVolunteer, Name: name})
 		st, err := s.OpenStream()
 		check(err)
 		c := wire.NewConn(st, wire.MaxControlFrame, 10*time.Second)
@@ -99,9 +108,7 @@ func main() {
 
 	clients := make([]*yamux.Session, *sessions)
 	for i := range clients {
-		s, _, err := transport.Dial(ctx, b.Addr(), key, wire.Hello{Role: wire.RoleClient, Name: "bench", User: fmt.Sprintf("u%d", i%70)})
-		check(err)
-		clients[i] = s
+		clients[i] = dial("user", fmt.Sprintf("u%d", i%70), wire.Hello{Role: wire.RoleClient, Name: "bench"})
 	}
 	var measuring atomic.Bool
 	var stop atomic.Bool

@@ -8,16 +8,42 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/dcc-farm/dcc/internal/broker"
 	"github.com/dcc-farm/dcc/internal/cli"
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/logging"
 )
 
+const usage = `Usage: broker --listen HOST:PORT --http HOST:PORT --https HOST:PORT --farm FILE --state DIR
+       broker enroll host|user|admin NAME --state DIR --out FILE
+       broker enroll user --from FILE --state DIR --out-dir DIR
+       broker revoke host|user|admin NAME --state DIR
+       broker simulate --scenario FILE [--policy NAME|all] [--json]
+
+The broker is the farm's certificate authority: its CA lives in --state,
+made on first start or by the first enroll. enroll writes one PEM file per
+name (the CA's certificate, the name's certificate and its key, mode 0600)
+and works while the broker runs; revoke takes effect in the running broker
+within 5 s (it closes the credential's sessions and tells every volunteer)
+and survives restarts.
+
+Every flag can also be set in a TOML file (--config, keys as in the flag names with _) or by the environment variable shown.
+
+`
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "simulate" {
-		os.Exit(simulate(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "simulate":
+			os.Exit(simulate(os.Args[2:]))
+		case "enroll":
+			os.Exit(identity.EnrollCmd(os.Args[2:], os.Stdout, os.Stderr))
+		case "revoke":
+			os.Exit(identity.RevokeCmd(os.Args[2:], os.Stdout, os.Stderr))
+		}
 	}
 	cfg := broker.DefaultConfig()
 	if err := cli.LoadFile(os.Args[1:], "DCC_BROKER", &cfg); err != nil {
@@ -25,17 +51,17 @@ func main() {
 	}
 	fs := flag.NewFlagSet("broker", flag.ExitOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: broker --listen HOST:PORT --http HOST:PORT --farm FILE --state DIR --key FILE\n"+
-			"       broker simulate --scenario FILE [--policy NAME|all] [--json]\n\n"+
-			"Every flag can also be set in a TOML file (--config, keys as in the flag names with _) or by the environment variable shown.\n\n")
+		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	fs.String("config", "", "TOML config file")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "TCP address for volunteers and clients")
-	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP address for the status page, /v1/status, /metrics and the API (empty: none)")
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "plain HTTP address for the read-only status page, /v1/status and /metrics (empty: none)")
+	fs.StringVar(&cfg.HTTPS, "https", cfg.HTTPS, "HTTPS address (client certificates) for the API that changes state (empty: none)")
+	tlsNames := strings.Join(cfg.TLSNames, ",")
+	fs.StringVar(&tlsNames, "tls-names", tlsNames, "extra comma-separated DNS names or IPs for the broker's certificate")
 	fs.StringVar(&cfg.FarmFile, "farm", cfg.FarmFile, "farm file: NAME NCPUS POWER [key=value...] per line")
-	fs.StringVar(&cfg.StateDir, "state", cfg.StateDir, "directory for the usage database and the token signing key")
-	fs.StringVar(&cfg.KeyFile, "key", cfg.KeyFile, "file holding the farm secret")
+	fs.StringVar(&cfg.StateDir, "state", cfg.StateDir, "directory for the usage database, the token signing key and the farm's CA")
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "a lease not renewed for this long is revoked")
 	fs.DurationVar(&cfg.HalfLife, "half-life", cfg.HalfLife, "half-life of fair-share usage")
 	fs.DurationVar(&cfg.MaxWait, "max-wait", cfg.MaxWait, "longest a lease request may wait in the queue")
@@ -49,6 +75,12 @@ func main() {
 		fatal(err)
 	}
 	fs.Parse(os.Args[1:])
+	cfg.TLSNames = nil
+	for _, n := range strings.Split(tlsNames, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.TLSNames = append(cfg.TLSNames, n)
+		}
+	}
 	logs, err := logging.New(cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		fatal(err)

@@ -26,7 +26,7 @@ func main() {
 	}
 	fs := flag.NewFlagSet("volunteer", flag.ExitOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: volunteer --broker HOST:PORT --listen HOST:PORT --name NAME [--slots N] --key FILE\n"+
+		fmt.Fprintf(fs.Output(), "Usage: volunteer --broker HOST:PORT --listen HOST:PORT --identity FILE [--slots N]\n"+
 			"       volunteer pause [--reason TEXT] [--control SOCKET]   take no new jobs (drain)\n"+
 			"       volunteer resume [--control SOCKET]\n\n"+
 			"Availability rules (owner idle, schedule, load) go in the [availability] table of the TOML config; see docs/operations.md.\n"+
@@ -38,9 +38,9 @@ func main() {
 	fs.StringVar(&cfg.Broker, "broker", cfg.Broker, "broker address HOST:PORT")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to accept jobs on")
 	fs.StringVar(&cfg.Advertise, "advertise", cfg.Advertise, "address clients dial for jobs (default: the listen address)")
-	fs.StringVar(&cfg.Name, "name", cfg.Name, "this host's name in the broker's farm file")
+	fs.StringVar(&cfg.Name, "name", cfg.Name, "this host's name in the broker's farm file (default: its credential's; if given, must match it)")
 	fs.IntVar(&cfg.Slots, "slots", cfg.Slots, "jobs to run at once (default: number of CPUs)")
-	fs.StringVar(&cfg.KeyFile, "key", cfg.KeyFile, "file holding the farm secret")
+	fs.StringVar(&cfg.Identity, "identity", cfg.Identity, "this host's credential: the PEM file from `broker enroll host NAME`")
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "address for /metrics (empty: none)")
 	fs.StringVar(&compilers, "compilers", compilers, "comma-separated compilers to offer (default: gcc,g++,cc,c++,clang,clang++ found on PATH)")
 	fs.StringVar(&cfg.TempDir, "temp-dir", cfg.TempDir, "parent directory for job directories")

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/buildinfo"
 	"github.com/dcc-farm/dcc/internal/compiler"
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
@@ -25,11 +27,14 @@ import (
 type Agent struct {
 	opt    Options
 	sock   string
-	key    []byte
+	id     *identity.Identity
 	log    *zap.Logger
 	ln     net.Listener
 	lockf  *os.File
 	idents compiler.Cache
+
+	brokerTLS *tls.Config // one per peer, so that resumed TLS sessions are reused
+	volTLS    map[string]*tls.Config
 
 	brokerMu   sync.Mutex
 	broker     *yamux.Session
@@ -59,7 +64,7 @@ var ErrRunning = errors.New("another agent is running")
 
 // New takes the socket's lock and listens on it.
 func New(o Options, sock string, log *zap.Logger) (*Agent, error) {
-	key, err := wire.LoadKey(o.KeyFile)
+	id, err := identity.Load(o.Identity, identity.RoleUser)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +86,8 @@ func New(o Options, sock string, log *zap.Logger) (*Agent, error) {
 		return nil, err
 	}
 	os.Chmod(sock, 0o600)
-	a := &Agent{opt: o, sock: sock, key: key, log: log, ln: ln, lockf: lockf,
+	a := &Agent{opt: o, sock: sock, id: id, log: log, ln: ln, lockf: lockf,
+		brokerTLS: identity.ClientConfig(id, identity.Expect(identity.RoleBroker, "")), volTLS: make(map[string]*tls.Config),
 		vols: make(map[string]*yamux.Session), fallback: make(map[string]int64), closing: make(chan struct{})}
 	a.local.configure(o.LocalSlots, o.LocalPower)
 	a.lastUsed.Store(time.Now().UnixNano())

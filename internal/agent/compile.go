@@ -392,13 +392,13 @@ func (r *renewer) stop() {
 // from the header alone without reading the source, so the answer is read
 // while the source is still being written.
 func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.AgentCompile, fp string, src, digest []byte) (*wire.JobResult, error) {
-	vs, err := a.volunteerSession(ctx, g.Addr)
+	vs, err := a.volunteerSession(ctx, g.Host, g.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	st, err := vs.OpenStream()
 	if err != nil {
-		a.dropVolunteer(g.Addr, vs)
+		a.dropVolunteer(g.Host, g.Addr, vs)
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
 	defer st.Close()

@@ -25,14 +25,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dcc-farm/dcc/internal/buildinfo"
-	"github.com/dcc-farm/dcc/pkg/wire"
+	"github.com/dcc-farm/dcc/internal/identity"
 )
 
-// Options say which agent to reach: one agent serves one user, broker,
-// key and build.
+// Options say which agent to reach: one agent serves one credential,
+// broker and build.
 type Options struct {
-	Broker     string
-	KeyFile    string
+	Broker   string
+	Identity string // the user's credential (PEM bundle)
+	// User asks to charge another user; the broker honours it only for an
+	// admin's credential.
 	User       string
 	RuntimeDir string
 	Idle       time.Duration
@@ -43,7 +45,7 @@ type Options struct {
 
 // SocketPath is the agent's socket for these options.
 func SocketPath(o Options) string {
-	h := sha256.Sum256([]byte(buildinfo.ID() + "\x00" + o.Broker + "\x00" + o.KeyFile + "\x00" + o.User))
+	h := sha256.Sum256([]byte(buildinfo.ID() + "\x00" + o.Broker + "\x00" + o.Identity + "\x00" + o.User))
 	return filepath.Join(o.RuntimeDir, "agent-"+hex.EncodeToString(h[:6])+".sock")
 }
 
@@ -59,9 +61,9 @@ func Connect(o Options) (net.Conn, error) {
 	if o.NoStart {
 		return nil, ErrNoAgent
 	}
-	// An agent without a usable key would exit at once: say why now
-	// instead of waiting for a socket that never appears.
-	if _, err := wire.LoadKey(o.KeyFile); err != nil {
+	// An agent without a usable credential would exit at once: say why
+	// now instead of waiting for a socket that never appears.
+	if _, err := identity.Load(o.Identity, identity.RoleUser); err != nil {
 		return nil, err
 	}
 	if err := ensureDir(o.RuntimeDir); err != nil {
@@ -121,7 +123,7 @@ func spawn(o Options, sock string) (<-chan int, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(self, "agent", "--socket", sock, "--broker", o.Broker, "--key", o.KeyFile,
+	cmd := exec.Command(self, "agent", "--socket", sock, "--broker", o.Broker, "--identity", o.Identity,
 		"--user", o.User, "--idle", o.Idle.String(), "--local-slots", fmt.Sprint(o.LocalSlots),
 		"--local-power", fmt.Sprint(o.LocalPower))
 	cmd.Stdin = nil

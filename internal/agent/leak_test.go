@@ -27,14 +27,14 @@ func TestNoGoroutineLeak(t *testing.T) {
 	defer b.Close()
 	v := p.StartVolunteer(t, "v1", 2, nil)
 	defer v.Close()
-	keyFile := p.KeyFile
+	cred := p.Identity(t, "user", "alice")
 
 	rt, err := os.MkdirTemp("", "dccleak-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(rt)
-	o := agent.Options{Broker: b.Addr(), KeyFile: keyFile, User: "alice", RuntimeDir: rt, Idle: time.Minute, LocalSlots: 1, LocalPower: 0.000001}
+	o := agent.Options{Broker: b.Addr(), Identity: cred, RuntimeDir: rt, Idle: time.Minute, LocalSlots: 1, LocalPower: 0.000001}
 	sock := agent.SocketPath(o)
 	a, err := agent.New(o, sock, zap.NewNop())
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -29,7 +30,7 @@ func (a *Agent) brokerSession(ctx context.Context) (*yamux.Session, error) {
 		return nil, a.brokerErr
 	}
 	host, _ := os.Hostname()
-	s, _, err := transport.Dial(ctx, a.opt.Broker, a.key, wire.Hello{Role: wire.RoleClient, Name: host, User: a.opt.User, Build: buildinfo.ID()})
+	s, _, err := transport.Dial(ctx, a.opt.Broker, a.brokerTLS, wire.Hello{Role: wire.RoleClient, Name: host, User: a.opt.User, Build: buildinfo.ID()})
 	if err != nil {
 		a.brokerFail, a.brokerErr = time.Now(), err
 		return nil, err
@@ -86,33 +87,46 @@ func (a *Agent) putLeaseStream(s *yamux.Session, st *yamux.Stream) {
 	a.pool = append(a.pool, pooledStream{s, st, time.Now()})
 }
 
-func (a *Agent) volunteerSession(ctx context.Context, addr string) (*yamux.Session, error) {
+// volunteerSession returns the session to the volunteer host at addr,
+// dialling it if need be. The TLS handshake checks that the peer holds
+// host's credential: a grant names the host, and no other may answer.
+func (a *Agent) volunteerSession(ctx context.Context, host, addr string) (*yamux.Session, error) {
+	key := host + "\x00" + addr
 	a.volMu.Lock()
-	s := a.vols[addr]
+	s := a.vols[key]
+	cfg := a.volTLS[host]
+	if cfg == nil {
+		if len(a.volTLS) > 4096 {
+			clear(a.volTLS)
+		}
+		cfg = identity.ClientConfig(a.id, identity.Expect(identity.RoleHost, host))
+		a.volTLS[host] = cfg
+	}
 	a.volMu.Unlock()
 	if s != nil && !s.IsClosed() {
 		return s, nil
 	}
-	host, _ := os.Hostname()
-	s, _, err := transport.Dial(ctx, addr, a.key, wire.Hello{Role: wire.RoleClient, Name: host, User: a.opt.User, Build: buildinfo.ID()})
+	machine, _ := os.Hostname()
+	s, _, err := transport.Dial(ctx, addr, cfg, wire.Hello{Role: wire.RoleClient, Name: machine, User: a.opt.User, Build: buildinfo.ID()})
 	if err != nil {
 		return nil, err
 	}
 	a.volMu.Lock()
-	if old := a.vols[addr]; old != nil && !old.IsClosed() {
+	if old := a.vols[key]; old != nil && !old.IsClosed() {
 		a.volMu.Unlock()
 		s.Close()
 		return old, nil
 	}
-	a.vols[addr] = s
+	a.vols[key] = s
 	a.volMu.Unlock()
 	return s, nil
 }
 
-func (a *Agent) dropVolunteer(addr string, s *yamux.Session) {
+func (a *Agent) dropVolunteer(host, addr string, s *yamux.Session) {
+	key := host + "\x00" + addr
 	a.volMu.Lock()
-	if a.vols[addr] == s {
-		delete(a.vols, addr)
+	if a.vols[key] == s {
+		delete(a.vols, key)
 	}
 	a.volMu.Unlock()
 	s.Close()

@@ -1,66 +1,77 @@
 package broker
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/scheduler"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
-// API authentication: every write request carries
-//
-//	X-DCC-Timestamp: unix seconds
-//	X-DCC-Signature: hex(HMAC-SHA256(farm key, METHOD "\n" PATH "\n" TIMESTAMP "\n" BODY))
-//
-// so outside load monitors prove they hold the farm key without sending it.
-// A request more than apiSkew away from the broker's clock is refused.
-const (
-	apiSkew    = 5 * time.Minute
-	apiMaxBody = 64 << 10
-)
-
-// APISignature computes the signature header for a request.
-func APISignature(key []byte, method, path, timestamp string, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s\n%s\n%s\n", method, path, timestamp)
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
+// The API that changes state (load and availability from outside
+// monitors, admin actions) is served only over HTTPS with a client
+// certificate of the farm (`broker --https`): an admin's credential, or
+// for a host's own load and availability that host's credential. Over
+// plain HTTP those paths answer 403 and say where to go; the read-only
+// paths (/, /v1/status, /metrics) are served on both.
+const apiMaxBody = 64 << 10
 
 func (b *Broker) registerAPI(mux *http.ServeMux) {
-	mux.HandleFunc("PUT /v1/hosts/{name}/availability", b.authed(b.putAvailability))
-	mux.HandleFunc("PUT /v1/hosts/{name}/load", b.authed(b.putLoad))
-	mux.HandleFunc("POST /v1/hosts/{name}/admin", b.authed(b.postAdmin))
+	mux.HandleFunc("PUT /v1/hosts/{name}/availability", b.authed(b.putAvailability, true))
+	mux.HandleFunc("PUT /v1/hosts/{name}/load", b.authed(b.putLoad, true))
+	mux.HandleFunc("POST /v1/hosts/{name}/admin", b.authed(b.postAdmin, false))
 }
 
-func (b *Broker) authed(h func(w http.ResponseWriter, r *http.Request, body []byte)) http.HandlerFunc {
+// registerPlainAPI answers the API's paths on plain HTTP with where to go.
+func (b *Broker) registerPlainAPI(mux *http.ServeMux) {
+	refuse := func(w http.ResponseWriter, r *http.Request) {
+		where := "the broker's --https address"
+		if a := b.HTTPSAddr(); a != "" {
+			where = "https://" + a
+		}
+		http.Error(w, "this API changes the farm: use "+where+" with a client certificate (curl --cacert ca.pem --cert FILE)", http.StatusForbidden)
+	}
+	for _, p := range []string{"PUT /v1/hosts/{name}/availability", "PUT /v1/hosts/{name}/load", "POST /v1/hosts/{name}/admin"} {
+		mux.HandleFunc(p, refuse)
+	}
+}
+
+// authed runs h for a request whose client certificate allows it: an
+// admin's, or (ownHost) the credential of the host the path names.
+func (b *Broker) authed(h func(w http.ResponseWriter, r *http.Request, body []byte), ownHost bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			http.Error(w, "HTTPS with a client certificate required", http.StatusForbidden)
+			return
+		}
+		p, err := identity.PeerOf(*r.TLS)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		name := r.PathValue("name")
+		switch {
+		case b.revoked.Revoked(p.Serial):
+			http.Error(w, b.refuse("revoked", p, "credential %s %s is revoked", p.Role, p.Name).Message, http.StatusForbidden)
+			return
+		case p.ActsAs(identity.RoleAdmin):
+		case ownHost && p.Role == identity.RoleHost && p.Name == name:
+		default:
+			what := "an admin credential"
+			if ownHost {
+				what = "an admin credential or host " + name + "'s own"
+			}
+			http.Error(w, b.refuse("api_credential", p, "%s %s needs %s; this is %s %s", r.Method, r.URL.Path, what, p.Role, p.Name).Message, http.StatusForbidden)
+			return
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, apiMaxBody+1))
 		if err != nil || len(body) > apiMaxBody {
 			http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
-			return
-		}
-		ts := r.Header.Get("X-DCC-Timestamp")
-		sec, err := strconv.ParseInt(ts, 10, 64)
-		if err != nil || time.Since(time.Unix(sec, 0)).Abs() > apiSkew {
-			b.log.Warn("api request refused: bad timestamp", zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
-			http.Error(w, "missing or stale X-DCC-Timestamp", http.StatusUnauthorized)
-			return
-		}
-		want := APISignature(b.key, r.Method, r.URL.Path, ts, body)
-		if !hmac.Equal([]byte(want), []byte(r.Header.Get("X-DCC-Signature"))) {
-			b.log.Warn("api request refused: bad signature", zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
-			http.Error(w, "bad X-DCC-Signature", http.StatusUnauthorized)
 			return
 		}
 		h(w, r, body)
@@ -143,7 +154,8 @@ func (b *Broker) postAdmin(w http.ResponseWriter, r *http.Request, body []byte) 
 		http.Error(w, `want {"action": "drain|undrain|block|unblock", "reason": "..."}`, http.StatusBadRequest)
 		return
 	}
-	ok, msg := b.Admin(req.Action, r.PathValue("name"), req.Reason, "http:"+r.RemoteAddr)
+	p, _ := identity.PeerOf(*r.TLS)
+	ok, msg := b.Admin(req.Action, r.PathValue("name"), req.Reason, "https:"+p.Role+" "+p.Name+"@"+r.RemoteAddr)
 	if !ok {
 		http.Error(w, msg, http.StatusBadRequest)
 		return

@@ -3,8 +3,8 @@ package broker
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -15,9 +15,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcc-farm/dcc/internal/farm"
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/logging"
 	"github.com/dcc-farm/dcc/internal/scheduler"
 	"github.com/dcc-farm/dcc/internal/status"
+	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/lease"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -27,11 +29,17 @@ type Broker struct {
 	cfg   Config
 	log   *zap.Logger
 	lease *zap.Logger
-	key   []byte
 	sign  ed25519.PrivateKey
-	store *store
-	m     *metrics
-	start time.Time
+	// The farm's CA and identities: the broker's own TLS identity, the
+	// server configuration every connection is accepted with (one, so that
+	// its session-ticket keys serve resumption), and the revocations,
+	// reloaded from the state directory every second.
+	ca      *identity.CA
+	tls     *tls.Config
+	revoked *identity.Revocations
+	store   *store
+	m       *metrics
+	start   time.Time
 
 	mu       sync.Mutex // guards everything below and the scheduler
 	sched    *scheduler.Scheduler
@@ -47,10 +55,15 @@ type Broker struct {
 	ln       net.Listener
 	httpLn   net.Listener
 	httpSrv  *http.Server
+	httpsLn  net.Listener
+	httpsSrv *http.Server
 	sessions sync.WaitGroup
 	closing  chan struct{}
 	closeMu  sync.Mutex
-	conns    map[*yamux.Session]struct{}
+	conns    map[*yamux.Session]identity.Peer // every open session and who holds it
+	// mismatchSeen rate-limits verification-mismatch evidence per
+	// reporter and host (guarded by mu).
+	mismatchSeen map[string]time.Time
 }
 
 type waitResult struct {
@@ -72,10 +85,6 @@ func New(cfg Config, logs logging.Loggers) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	key, err := wire.LoadKey(cfg.KeyFile)
-	if err != nil {
-		return nil, err
-	}
 	f, err := farm.Load(cfg.FarmFile)
 	if err != nil {
 		return nil, err
@@ -89,6 +98,11 @@ func New(cfg Config, logs logging.Loggers) (*Broker, error) {
 		st.close()
 		return nil, err
 	}
+	ca, sid, rev, err := openIdentities(cfg)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
 	now := time.Now()
 	sc := scheduler.DefaultConfig()
 	sc.LeaseTTL = cfg.LeaseTTL
@@ -96,11 +110,12 @@ func New(cfg Config, logs logging.Loggers) (*Broker, error) {
 	sc.Seed = uint64(now.UnixNano())
 	sc.Tiering.Overload, sc.Tiering.Saturated = cfg.Overload, cfg.Saturated
 	b := &Broker{
-		cfg: cfg, log: logs.Log, lease: logs.Lease, key: key, sign: sk, store: st,
+		cfg: cfg, log: logs.Log, lease: logs.Lease, sign: sk, store: st, ca: ca, revoked: rev,
 		start: now, sched: scheduler.New(sc, lease.FirstID(now)),
 		waiters: make(map[uint64]waiter), vols: make(map[string]*volunteerConn), exts: make(map[string]*external),
-		closing: make(chan struct{}), conns: make(map[*yamux.Session]struct{}),
+		closing: make(chan struct{}), conns: make(map[*yamux.Session]identity.Peer), mismatchSeen: make(map[string]time.Time),
 	}
+	b.tls = identity.ServerConfig(sid, nil) // who may do what is decided per connection in admit
 	if usage, err := st.loadUsage(); err != nil {
 		b.log.Warn("fair-share usage not restored", zap.Error(err))
 	} else {
@@ -152,11 +167,38 @@ func (b *Broker) Start() error {
 		b.httpSrv = &http.Server{Handler: b.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go b.httpSrv.Serve(hl)
 	}
+	if b.cfg.HTTPS != "" {
+		hl, err := net.Listen("tcp", b.cfg.HTTPS)
+		if err != nil {
+			b.closeListeners()
+			return err
+		}
+		b.httpsLn = hl
+		b.httpsSrv = &http.Server{Handler: b.httpsHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: b.httpsTLS()}
+		go b.httpsSrv.ServeTLS(hl, "", "")
+	}
 	go b.acceptLoop()
 	go b.tickLoop()
 	go b.watchFarm()
-	b.log.Info("broker listening", zap.String("addr", ln.Addr().String()), zap.String("http", b.HTTPAddr()))
+	b.log.Info("broker listening", zap.String("addr", ln.Addr().String()), zap.String("http", b.HTTPAddr()),
+		zap.String("https", b.HTTPSAddr()), zap.String("ca", b.ca.ID()))
 	return nil
+}
+
+func (b *Broker) closeListeners() {
+	for _, l := range []net.Listener{b.ln, b.httpLn, b.httpsLn} {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
+// HTTPSAddr is the HTTPS address, or "".
+func (b *Broker) HTTPSAddr() string {
+	if b.httpsLn == nil {
+		return ""
+	}
+	return b.httpsLn.Addr().String()
 }
 
 // Addr is the TCP address the broker listens on.
@@ -187,10 +229,12 @@ func (b *Broker) Close() error {
 	if b.ln != nil {
 		b.ln.Close()
 	}
-	if b.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		b.httpSrv.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{b.httpSrv, b.httpsSrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	b.sessions.Wait()
 	b.saveUsage()
@@ -213,7 +257,7 @@ func (b *Broker) saveUsage() {
 	}
 }
 
-func (b *Broker) track(s *yamux.Session) bool {
+func (b *Broker) track(s *yamux.Session, p identity.Peer) bool {
 	b.closeMu.Lock()
 	defer b.closeMu.Unlock()
 	select {
@@ -221,7 +265,7 @@ func (b *Broker) track(s *yamux.Session) bool {
 		return false
 	default:
 	}
-	b.conns[s] = struct{}{}
+	b.conns[s] = p
 	return true
 }
 
@@ -256,40 +300,26 @@ func (b *Broker) acceptLoop() {
 	}
 }
 
-func (b *Broker) admit(h *wire.Hello) (*wire.Welcome, *wire.Error) {
-	w := &wire.Welcome{Session: b.nextSess.Add(1), LeaseTTLMs: b.cfg.LeaseTTL.Milliseconds()}
-	switch h.Role {
-	case wire.RoleVolunteer:
-		b.mu.Lock()
-		_, ok := b.farm.Hosts[h.Name]
-		b.mu.Unlock()
-		if !ok {
-			return nil, &wire.Error{Code: wire.CodeUnknown, Message: fmt.Sprintf("host %q is not in the farm file", h.Name)}
-		}
-		w.BrokerKey = b.sign.Public().(ed25519.PublicKey)
-	case wire.RoleClient, wire.RoleAdmin:
-		if h.User == "" {
-			return nil, &wire.Error{Code: wire.CodeBadRequest, Message: "no user name"}
-		}
-	default:
-		return nil, &wire.Error{Code: wire.CodeUnknown, Message: fmt.Sprintf("unknown role %q", h.Role)}
-	}
-	return w, nil
-}
-
 func (b *Broker) serveConn(conn net.Conn) {
 	var welcome *wire.Welcome
-	sess, hello, err := transportAccept(conn, b.key, func(h *wire.Hello) (*wire.Welcome, *wire.Error) {
-		w, e := b.admit(h)
+	sess, peer, hello, err := transport.Accept(conn, b.tls, func(p identity.Peer, h *wire.Hello) (*wire.Welcome, *wire.Error) {
+		w, e := b.admit(p, h)
 		welcome = w
 		return w, e
 	})
 	if err != nil {
 		b.m.handshakeFailures.Inc()
-		b.log.Warn("handshake refused", zap.String("remote", conn.RemoteAddr().String()), zap.Error(err))
+		fields := []zap.Field{zap.String("remote", conn.RemoteAddr().String()), zap.Error(err)}
+		if peer.Name != "" {
+			fields = append(fields, zap.String("credential", peer.Role+" "+peer.Name))
+		}
+		if hello != nil {
+			fields = append(fields, zap.String("role", hello.Role), zap.String("name", hello.Name))
+		}
+		b.log.Warn("connection refused", fields...)
 		return
 	}
-	if !b.track(sess) {
+	if !b.track(sess, peer) {
 		sess.Close()
 		return
 	}
@@ -297,8 +327,8 @@ func (b *Broker) serveConn(conn net.Conn) {
 	defer sess.Close()
 	switch hello.Role {
 	case wire.RoleVolunteer:
-		b.serveVolunteer(sess, hello)
+		b.serveVolunteer(sess, peer)
 	default:
-		b.serveClient(sess, hello, welcome.Session)
+		b.serveClient(sess, clientOf(peer, hello), welcome.Session)
 	}
 }

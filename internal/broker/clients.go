@@ -43,7 +43,7 @@ func (w waiter) deliver(res waitResult) {
 	w.ch <- res
 }
 
-func (b *Broker) serveClient(sess *yamux.Session, hello *wire.Hello, sessID uint64) {
+func (b *Broker) serveClient(sess *yamux.Session, cl client, sessID uint64) {
 	defer func() {
 		now := time.Now()
 		b.mu.Lock()
@@ -69,7 +69,7 @@ func (b *Broker) serveClient(sess *yamux.Session, hello *wire.Hello, sessID uint
 				b.refuseStream(st)
 				return
 			}
-			b.serveStream(st, hello, sessID)
+			b.serveStream(st, cl, sessID)
 		}()
 	}
 }
@@ -82,7 +82,7 @@ func (b *Broker) refuseStream(st *yamux.Stream) {
 	c.Send(&wire.LeaseDenied{Code: wire.DenyBusy, Reason: fmt.Sprintf("more than %d streams open on this session", b.cfg.MaxStreams)})
 }
 
-func (b *Broker) serveStream(st *yamux.Stream, hello *wire.Hello, sessID uint64) {
+func (b *Broker) serveStream(st *yamux.Stream, cl client, sessID uint64) {
 	c := wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
 	m, err := c.Recv()
 	if err != nil {
@@ -94,24 +94,29 @@ func (b *Broker) serveStream(st *yamux.Stream, hello *wire.Hello, sessID uint64)
 	}
 	switch m := m.(type) {
 	case *wire.LeaseRequest:
-		if hello.Role != wire.RoleClient {
-			c.Send(&wire.Error{Code: wire.CodeDenied, Message: "only clients lease"})
-			return
-		}
-		ls := &leaseStream{b: b, c: c, user: hello.User, holder: sessID}
+		ls := &leaseStream{b: b, c: c, user: cl.user, holder: sessID}
 		ls.serve(m)
 	case *wire.StatusQuery:
 		doc := b.Status(m.Explain)
 		js, _ := json.Marshal(doc)
 		c.Send(&wire.StatusReply{JSON: js})
 	case *wire.AdminRequest:
-		ok, msg := b.Admin(m.Action, m.Host, m.Reason, hello.User)
+		if !cl.admin {
+			e := b.refuse("not_admin", cl.peer, "%s needs an admin credential; yours is %s %s", m.Action, cl.peer.Role, cl.peer.Name)
+			c.Send(&wire.AdminReply{OK: false, Message: e.Message})
+			return
+		}
+		ok, msg := b.Admin(m.Action, m.Host, m.Reason, cl.String())
 		c.Send(&wire.AdminReply{OK: ok, Message: msg})
 	case *wire.ClientReport:
+		now := time.Now()
+		b.mu.Lock()
 		for _, host := range m.Mismatches {
-			b.log.Error("verification mismatch: blocking host", zap.String("host", host), zap.String("reported_by", hello.User+"@"+hello.Name))
-			b.Admin(wire.AdminBlock, host, "object differed from a local compile (DCC_VERIFY)", hello.User)
+			if _, known := b.sched.Host(host); known {
+				b.mismatchEvidence(cl, host, now)
+			}
 		}
+		b.mu.Unlock()
 		for reason, n := range m.Fallbacks {
 			if n > 0 && n < 1<<20 {
 				b.m.fallbacks.WithLabelValues(fallbackLabel(reason)).Add(float64(n))

@@ -12,11 +12,15 @@ import (
 // Config configures a broker. Every field has a flag in cmd/broker and a
 // key in the broker's TOML config file.
 type Config struct {
-	Listen   string        `toml:"listen"`    // TCP address for volunteers and clients
-	HTTP     string        `toml:"http"`      // HTTP address for status, metrics and the API
-	FarmFile string        `toml:"farm"`      // the admin's farm file
-	StateDir string        `toml:"state"`     // bbolt database and broker signing key
-	KeyFile  string        `toml:"key"`       // farm secret
+	Listen   string `toml:"listen"` // TCP address for volunteers and clients
+	HTTP     string `toml:"http"`   // plain HTTP: the read-only status page, /v1/status and /metrics
+	HTTPS    string `toml:"https"`  // HTTPS with client certificates: the API that changes state
+	FarmFile string `toml:"farm"`   // the admin's farm file
+	StateDir string `toml:"state"`  // usage database, token signing key, the farm's CA and revocations
+	// TLSNames are extra DNS names or IP addresses for the broker's own
+	// certificate (its host name, localhost and the listen addresses are
+	// always in it), so that curl --cacert can check it by any of them.
+	TLSNames []string      `toml:"tls_names"`
 	LeaseTTL time.Duration `toml:"lease_ttl"` // a lease not renewed for this long is revoked
 	HalfLife time.Duration `toml:"half_life"` // fair-share usage half-life
 	MaxWait  time.Duration `toml:"max_wait"`  // longest a request may wait in the queue
@@ -36,6 +40,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:     ":3633",
 		HTTP:       ":3634",
+		HTTPS:      ":3635",
 		StateDir:   "/var/lib/dcc-broker",
 		LeaseTTL:   30 * time.Second,
 		HalfLife:   time.Hour,
@@ -58,8 +63,6 @@ func (c *Config) Validate() error {
 		return errors.New("--farm is required")
 	case c.StateDir == "":
 		return errors.New("--state is required")
-	case c.KeyFile == "":
-		return errors.New("--key is required")
 	case c.LeaseTTL < time.Second:
 		return errors.New("--lease-ttl must be at least 1s")
 	case c.HalfLife <= 0:

@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dcc-farm/dcc/internal/testfarm"
-	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
@@ -21,17 +19,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	p := testfarm.StartInProcess(t, "v1 16 2 slots=4\n", true)
 	b := p.Broker
-	key, _ := wire.LoadKey(p.KeyFile)
-	ctx := context.Background()
-
 	// A volunteer registers.
-	vs, w, err := transport.Dial(ctx, b.Addr(), key, wire.Hello{Role: wire.RoleVolunteer, Name: "v1", User: "volunteer"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(w.BrokerKey) == 0 {
-		t.Fatal("no broker key")
-	}
+	vs := p.Dial(t, "host", "v1", wire.Hello{Role: wire.RoleVolunteer, Name: "v1"})
 	vst, _ := vs.OpenStream()
 	vc := wire.NewConn(vst, wire.MaxControlFrame, 5*time.Second)
 	const fp = "x86_64-linux-gnu gcc version 1"
@@ -52,10 +41,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 
 	// A client leases, renews and releases.
-	cs, _, err := transport.Dial(ctx, b.Addr(), key, wire.Hello{Role: wire.RoleClient, Name: "c", User: "alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := p.Client(t, "alice")
 	st, _ := cs.OpenStream()
 	lc := wire.NewConn(st, wire.MaxControlFrame, 5*time.Second)
 	lc.Send(&wire.LeaseRequest{Fingerprint: fp, Lang: "c", SourceBytes: 10, Digest: make([]byte, 32), MaxWaitMs: 5000})
@@ -78,10 +64,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	st.Close()
 
 	// A second client holds a lease and vanishes.
-	cs2, _, err := transport.Dial(ctx, b.Addr(), key, wire.Hello{Role: wire.RoleClient, Name: "c", User: "bob"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs2 := p.Client(t, "bob")
 	st2, _ := cs2.OpenStream()
 	lc2 := wire.NewConn(st2, wire.MaxControlFrame, 5*time.Second)
 	lc2.Send(&wire.LeaseRequest{Fingerprint: fp, Lang: "c", SourceBytes: 10, Digest: make([]byte, 32), MaxWaitMs: 5000})

@@ -39,7 +39,7 @@ var (
 	// releaseLabels are the label values of leases_released_total: the
 	// outcomes, and "other" for anything else a peer reports.
 	releaseLabels   = append(slices.Clone(releaseOutcomes), "other")
-	refuseReasons   = []string{"foreign_lease"}
+	refuseReasons   = []string{"foreign_lease", "revoked", "not_host", "wrong_name", "not_in_farm", "not_user", "not_admin", "bad_role", "mismatch_limited", "api_credential"}
 	reclaimReasons  = []string{"expired", "client_gone", "host_gone", "revoked"}
 	denyReasons     = []string{"no_compiler", "local_faster", "timeout", "busy"}
 	fallbackReasons = []string{"no_broker", "denied", "no_compiler", "timeout", "host_failed", "transport", "rejected", "agent", "local_faster", "busy", "cancelled", "diagnostics", "too_large", "other"}

@@ -9,17 +9,17 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/farm"
 	"github.com/dcc-farm/dcc/internal/status"
-	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/lease"
 )
-
-var transportAccept = transport.Accept
 
 const (
 	tickEvery    = 200 * time.Millisecond
 	saveEvery    = 10 * time.Second
 	farmPollEvry = 2 * time.Second
 	keepReclaims = 50
+	// revocationPoll is how often the broker looks for new revocations:
+	// `broker revoke` takes effect within it (the contract says 5 s).
+	revocationPoll = time.Second
 )
 
 // tickLoop drives time in the scheduler: lease expiry, queue deadlines,
@@ -27,7 +27,7 @@ const (
 func (b *Broker) tickLoop() {
 	t := time.NewTicker(tickEvery)
 	defer t.Stop()
-	lastSave, lastFarm := time.Now(), time.Now()
+	lastSave, lastFarm, lastRev := time.Now(), time.Now(), time.Now()
 	farmStamp := fileStamp(b.cfg.FarmFile)
 	for {
 		select {
@@ -35,6 +35,10 @@ func (b *Broker) tickLoop() {
 			return
 		case now := <-t.C:
 			b.tick(now)
+			if now.Sub(lastRev) >= revocationPoll {
+				lastRev = now
+				b.reloadRevocations()
+			}
 			if now.Sub(lastSave) >= saveEvery {
 				lastSave = now
 				b.saveUsage()

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
 
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/scheduler"
 	"github.com/dcc-farm/dcc/pkg/lease"
 	"github.com/dcc-farm/dcc/pkg/wire"
@@ -19,12 +20,13 @@ const volunteerSilence = 5 * time.Second
 
 // serveVolunteer runs one volunteer's session: its registration, then its
 // reports until it leaves, while commands flow the other way.
-func (b *Broker) serveVolunteer(sess *yamux.Session, hello *wire.Hello) {
-	c, reg, ok := b.acceptRegistration(sess, hello.Name)
+func (b *Broker) serveVolunteer(sess *yamux.Session, peer identity.Peer) {
+	// The host's name is its credential's (admit checked the hello).
+	c, reg, ok := b.acceptRegistration(sess, peer.Name)
 	if !ok {
 		return
 	}
-	vc := &volunteerConn{name: hello.Name, session: sess, cmds: make(chan *wire.Command, 64)}
+	vc := &volunteerConn{name: peer.Name, session: sess, cmds: make(chan *wire.Command, 64)}
 	b.join(vc, reg)
 	done := make(chan struct{})
 	go b.sendCommands(vc, c, done)

@@ -14,10 +14,7 @@ import (
 func newTestBroker(t *testing.T, farm string, tune func(*Config)) (b *Broker, writeFarm func(string), reopen func() *Broker) {
 	t.Helper()
 	dir := t.TempDir()
-	key, farmFile := filepath.Join(dir, "key"), filepath.Join(dir, "farm")
-	if err := os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	farmFile := filepath.Join(dir, "farm")
 	writeFarm = func(s string) {
 		if err := os.WriteFile(farmFile, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
@@ -25,7 +22,7 @@ func newTestBroker(t *testing.T, farm string, tune func(*Config)) (b *Broker, wr
 	}
 	writeFarm(farm)
 	cfg := DefaultConfig()
-	cfg.Listen, cfg.FarmFile, cfg.StateDir, cfg.KeyFile, cfg.HTTP = "127.0.0.1:0", farmFile, filepath.Join(dir, "state"), key, ""
+	cfg.Listen, cfg.FarmFile, cfg.StateDir, cfg.HTTP, cfg.HTTPS = "127.0.0.1:0", farmFile, filepath.Join(dir, "state"), "", ""
 	if tune != nil {
 		tune(&cfg)
 	}

@@ -132,7 +132,7 @@ type agentJob struct {
 // source. why is non-empty when the farm cannot be used at all.
 func (r *run) openJob(p *compilerargs.Plan) (*agentJob, string) {
 	conn, err := agent.Connect(agent.Options{
-		Broker: r.cfg.Broker, KeyFile: r.cfg.KeyFile, User: r.cfg.User, RuntimeDir: r.cfg.RuntimeDir,
+		Broker: r.cfg.Broker, Identity: r.cfg.Identity, User: r.cfg.User, RuntimeDir: r.cfg.RuntimeDir,
 		Idle: r.cfg.AgentIdle, NoStart: r.cfg.NoAgent, LocalSlots: r.cfg.LocalSlots, LocalPower: r.cfg.LocalPower,
 	})
 	if err != nil {
@@ -379,8 +379,8 @@ func noteOnce(cfg Config, why string) {
 	switch {
 	case strings.HasPrefix(why, "no broker configured"):
 		kind = "noconfig"
-	case strings.Contains(why, "authentication"), strings.Contains(why, "key"):
-		kind = "auth"
+	case strings.Contains(why, "credential"), strings.Contains(why, "identity"), strings.Contains(why, "revoked"):
+		kind = "credential"
 	case strings.Contains(why, "broker unreachable"):
 		kind = "unreachable"
 	default:

@@ -15,13 +15,15 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/dcc-farm/dcc/internal/identity"
 )
 
 // Config is the client configuration: defaults, then ~/.dccrc (or the file
 // DCC_CONFIG names), then environment variables.
 type Config struct {
 	Broker     string        // DCC_BROKER, broker = "host:port"
-	KeyFile    string        // DCC_KEY_FILE, key_file = "..."
+	Identity   string        // DCC_IDENTITY, identity = "...": the user's credential (default ~/.config/dcc/identity.pem)
 	Verbose    bool          // DCC_VERBOSE=1, verbose = true
 	MaxWait    time.Duration // DCC_MAX_WAIT, max_wait = "60s": longest wait for a lease
 	AgentIdle  time.Duration // DCC_AGENT_IDLE, agent_idle = "10m": the agent exits after this long unused
@@ -29,13 +31,13 @@ type Config struct {
 	LocalSlots int           // DCC_LOCAL_SLOTS, local_slots: local compiles at once (default: CPUs)
 	LocalPower float64       // DCC_LOCAL_POWER, local_power: this machine's power index (default 1)
 	NoAgent    bool          // DCC_NO_AGENT=1: never start an agent (compile locally if none runs)
-	User       string        // DCC_USER, user: name charged for usage (default: login name)
+	User       string        // DCC_USER, user: whom to charge; honoured only for an admin's credential (a user is charged as the name in its own)
 	Verify     int           // DCC_VERIFY=N, verify = N: also compile 1 in N remote jobs locally and compare
 }
 
 type fileConfig struct {
 	Broker     string  `toml:"broker"`
-	KeyFile    string  `toml:"key_file"`
+	Identity   string  `toml:"identity"`
 	Verbose    bool    `toml:"verbose"`
 	MaxWait    string  `toml:"max_wait"`
 	AgentIdle  string  `toml:"agent_idle"`
@@ -60,7 +62,7 @@ func LoadConfig() (Config, []string) {
 	if path != "" {
 		var fc fileConfig
 		if _, err := toml.DecodeFile(path, &fc); err == nil {
-			c.Broker, c.KeyFile, c.Verbose, c.RuntimeDir, c.User = fc.Broker, fc.KeyFile, fc.Verbose, fc.RuntimeDir, fc.User
+			c.Broker, c.Identity, c.Verbose, c.RuntimeDir, c.User = fc.Broker, fc.Identity, fc.Verbose, fc.RuntimeDir, fc.User
 			if fc.LocalSlots > 0 {
 				c.LocalSlots = fc.LocalSlots
 			}
@@ -77,8 +79,8 @@ func LoadConfig() (Config, []string) {
 	if v := os.Getenv("DCC_BROKER"); v != "" {
 		c.Broker = v
 	}
-	if v := os.Getenv("DCC_KEY_FILE"); v != "" {
-		c.KeyFile = v
+	if v := os.Getenv("DCC_IDENTITY"); v != "" {
+		c.Identity = v
 	}
 	if v := os.Getenv("DCC_VERBOSE"); v != "" {
 		c.Verbose = v != "0" && v != "false"
@@ -122,8 +124,10 @@ func LoadConfig() (Config, []string) {
 			c.RuntimeDir = filepath.Join(os.TempDir(), fmt.Sprintf("dcc-%d", os.Getuid()))
 		}
 	}
-	if c.User == "" {
-		c.User = loginName()
+	if c.Identity == "" {
+		if p, err := identity.DefaultPath(); err == nil {
+			c.Identity = p
+		}
 	}
 	return c, warn
 }
@@ -138,13 +142,4 @@ func setDur(dst *time.Duration, s, name string, warn *[]string) {
 		return
 	}
 	*dst = d
-}
-
-func loginName() string {
-	for _, k := range []string{"USER", "LOGNAME"} {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-	}
-	return fmt.Sprintf("uid%d", os.Getuid())
 }

@@ -14,7 +14,7 @@ import (
 )
 
 var dccVars = []string{
-	"DCC_CONFIG", "DCC_BROKER", "DCC_KEY_FILE", "DCC_VERBOSE", "DCC_NO_AGENT", "DCC_RUNTIME_DIR",
+	"DCC_CONFIG", "DCC_BROKER", "DCC_IDENTITY", "DCC_VERBOSE", "DCC_NO_AGENT", "DCC_RUNTIME_DIR",
 	"DCC_USER", "DCC_LOCAL_SLOTS", "DCC_VERIFY", "DCC_LOCAL_POWER", "DCC_MAX_WAIT", "DCC_AGENT_IDLE",
 }
 
@@ -50,7 +50,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		MaxWait: 60 * time.Second, AgentIdle: 10 * time.Minute, LocalSlots: runtime.NumCPU(), LocalPower: 1,
-		RuntimeDir: filepath.Join(home, "run", "dcc"), User: "tester",
+		RuntimeDir: filepath.Join(home, "run", "dcc"), Identity: filepath.Join(home, ".config", "dcc", "identity.pem"),
 	}
 	if c != want {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
@@ -65,17 +65,14 @@ func TestLoadConfigRuntimeDirFallbacks(t *testing.T) {
 	if c.RuntimeDir == "" || !strings.HasPrefix(c.RuntimeDir, os.TempDir()) {
 		t.Errorf("RuntimeDir %q", c.RuntimeDir)
 	}
-	if c.User == "" {
-		t.Error("no user")
-	}
-	t.Setenv("LOGNAME", "logname")
-	if c, _ := LoadConfig(); c.User != "logname" {
-		t.Errorf("User %q, want LOGNAME", c.User)
+	// The user is the credential's: no login name is sent to be honoured.
+	if c.User != "" {
+		t.Errorf("User %q, want none unless DCC_USER or user = is set", c.User)
 	}
 }
 
 const fullRC = `broker = "broker.example:3633"
-key_file = "/etc/dcc/farm.key"
+identity = "/etc/dcc/vic.pem"
 verbose = true
 max_wait = "90s"
 agent_idle = "2m"
@@ -88,7 +85,7 @@ verify = 20
 
 func TestLoadConfigFile(t *testing.T) {
 	want := Config{
-		Broker: "broker.example:3633", KeyFile: "/etc/dcc/farm.key", Verbose: true,
+		Broker: "broker.example:3633", Identity: "/etc/dcc/vic.pem", Verbose: true,
 		MaxWait: 90 * time.Second, AgentIdle: 2 * time.Minute, RuntimeDir: "/run/user/1000/dcc-x",
 		LocalSlots: 3, LocalPower: 2.5, User: "vic", Verify: 20,
 	}
@@ -123,7 +120,7 @@ func TestLoadConfigEnvOverridesFile(t *testing.T) {
 	cleanEnv(t)
 	t.Setenv("DCC_CONFIG", writeFile(t, filepath.Join(t.TempDir(), "rc"), fullRC))
 	env := map[string]string{
-		"DCC_BROKER": "other:1", "DCC_KEY_FILE": "/k", "DCC_VERBOSE": "0", "DCC_NO_AGENT": "1",
+		"DCC_BROKER": "other:1", "DCC_IDENTITY": "/k", "DCC_VERBOSE": "0", "DCC_NO_AGENT": "1",
 		"DCC_RUNTIME_DIR": "/tmp/rd", "DCC_USER": "ann", "DCC_LOCAL_SLOTS": "7", "DCC_VERIFY": "0",
 		"DCC_LOCAL_POWER": "0.5", "DCC_MAX_WAIT": "5s", "DCC_AGENT_IDLE": "1h",
 	}
@@ -135,7 +132,7 @@ func TestLoadConfigEnvOverridesFile(t *testing.T) {
 		t.Fatalf("warnings: %v", warn)
 	}
 	want := Config{
-		Broker: "other:1", KeyFile: "/k", Verbose: false, NoAgent: true, RuntimeDir: "/tmp/rd", User: "ann",
+		Broker: "other:1", Identity: "/k", Verbose: false, NoAgent: true, RuntimeDir: "/tmp/rd", User: "ann",
 		LocalSlots: 7, Verify: 0, LocalPower: 0.5, MaxWait: 5 * time.Second, AgentIdle: time.Hour,
 	}
 	if c != want {

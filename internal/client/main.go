@@ -14,6 +14,7 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/agent"
 	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/logging"
 	"github.com/dcc-farm/dcc/internal/status"
 	"github.com/dcc-farm/dcc/internal/transport"
@@ -32,12 +33,14 @@ or through a symlink named after the compiler (ln -s $(which dcc) ~/bin/gcc).
 
 Configuration (~/.dccrc in TOML, or the file DCC_CONFIG names; the environment wins):
   DCC_BROKER=HOST:PORT      broker = "HOST:PORT"
-  DCC_KEY_FILE=FILE         key_file = "FILE"     (farm secret)
+  DCC_IDENTITY=FILE         identity = "FILE"     (your credential; default ~/.config/dcc/identity.pem,
+                                                   from the farm admin: broker enroll user NAME)
   DCC_VERBOSE=1             verbose = true        (log every decision to stderr)
   DCC_MAX_WAIT=60s          max_wait = "60s"      (longest wait for a farm slot)
   DCC_AGENT_IDLE=10m        agent_idle = "10m"    (the agent exits when idle this long)
   DCC_RUNTIME_DIR=DIR       runtime_dir = "DIR"   (agent socket and log)
-  DCC_USER=NAME             user = "NAME"         (whom the farm charges; default $USER)
+  DCC_USER=NAME             user = "NAME"         (charge another user: honoured for an admin's credential only;
+                                                   a user is always charged as the name in its credential)
   DCC_LOCAL_SLOTS=N         local_slots = N       (compiles run here when the farm is slower; default: CPUs)
   DCC_LOCAL_POWER=P         local_power = P       (this machine's power index; default 1)
   DCC_VERIFY=N              verify = N            (also compile 1 in N farm jobs locally and compare; a host
@@ -83,14 +86,15 @@ func brokerCall(m wire.Message, cap int) (wire.Message, error) {
 	if cfg.Broker == "" {
 		return nil, fmt.Errorf("no broker configured (set DCC_BROKER or broker in ~/.dccrc)")
 	}
-	key, err := wire.LoadKey(cfg.KeyFile)
+	id, err := identity.Load(cfg.Identity, identity.RoleUser)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	host, _ := os.Hostname()
-	s, _, err := transport.Dial(ctx, cfg.Broker, key, wire.Hello{Role: wire.RoleAdmin, Name: host, User: cfg.User, Build: buildinfo.ID()})
+	s, _, err := transport.Dial(ctx, cfg.Broker, identity.ClientConfig(id, identity.Expect(identity.RoleBroker, "")),
+		wire.Hello{Role: wire.RoleAdmin, Name: host, User: cfg.User, Build: buildinfo.ID()})
 	if err != nil {
 		return nil, err
 	}
@@ -233,8 +237,8 @@ func AgentCmd(args []string) int {
 	var o agent.Options
 	sock := fs.String("socket", "", "unix socket to serve")
 	fs.StringVar(&o.Broker, "broker", "", "broker address")
-	fs.StringVar(&o.KeyFile, "key", "", "farm key file")
-	fs.StringVar(&o.User, "user", "", "user name")
+	fs.StringVar(&o.Identity, "identity", "", "the user's credential")
+	fs.StringVar(&o.User, "user", "", "user to charge (honoured for an admin's credential only)")
 	fs.DurationVar(&o.Idle, "idle", 10*time.Minute, "exit after this long without work")
 	fs.IntVar(&o.LocalSlots, "local-slots", 2, "compiles to run here at once when the farm is slower")
 	fs.Float64Var(&o.LocalPower, "local-power", 1, "this machine's power index")

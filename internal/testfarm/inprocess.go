@@ -16,9 +16,20 @@ import (
 // caller closes what it starts (defer b.Close()), so that a leak check
 // deferred before it runs after everything has stopped.
 type InProcess struct {
-	Dir     string
-	KeyFile string
-	Broker  *broker.Broker
+	Dir      string
+	StateDir string
+	Broker   *broker.Broker
+}
+
+// Identity enrols name in role with the broker's CA and returns the
+// credential file.
+func (p *InProcess) Identity(t testing.TB, role, name string) string {
+	t.Helper()
+	path, err := Enroll(p.StateDir, role, name, filepath.Join(p.Dir, "id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // StartInProcess writes a key and the farm file text into a temporary
@@ -35,17 +46,14 @@ func StartInProcess(t testing.TB, farm string, withHTTP bool) *InProcess {
 func StartInProcessWith(t testing.TB, farm string, withHTTP bool, tune func(*broker.Config)) *InProcess {
 	t.Helper()
 	p := &InProcess{Dir: t.TempDir()}
-	p.KeyFile = filepath.Join(p.Dir, "key")
+	p.StateDir = filepath.Join(p.Dir, "state")
 	farmFile := filepath.Join(p.Dir, "farm")
-	if err := os.WriteFile(p.KeyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(farmFile, []byte(farm), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := broker.DefaultConfig()
-	cfg.Listen, cfg.FarmFile, cfg.StateDir, cfg.KeyFile = "127.0.0.1:0", farmFile, filepath.Join(p.Dir, "state"), p.KeyFile
-	cfg.HTTP = ""
+	cfg.Listen, cfg.FarmFile, cfg.StateDir = "127.0.0.1:0", farmFile, p.StateDir
+	cfg.HTTP, cfg.HTTPS = "", ""
 	if withHTTP {
 		cfg.HTTP = "127.0.0.1:0"
 	}
@@ -69,7 +77,8 @@ func StartInProcessWith(t testing.TB, farm string, withHTTP bool, tune func(*bro
 func (p *InProcess) StartVolunteer(t testing.TB, name string, slots int, extra func(*volunteer.Config)) *volunteer.Volunteer {
 	t.Helper()
 	vc := volunteer.DefaultConfig()
-	vc.Broker, vc.Listen, vc.Name, vc.Slots, vc.KeyFile, vc.TempDir, vc.Compilers = p.Broker.Addr(), "127.0.0.1:0", name, slots, p.KeyFile, p.Dir, []string{"gcc"}
+	vc.Broker, vc.Listen, vc.Name, vc.Slots, vc.TempDir, vc.Compilers = p.Broker.Addr(), "127.0.0.1:0", name, slots, p.Dir, []string{"gcc"}
+	vc.Identity = p.Identity(t, "host", name)
 	vc.StateDir = p.Dir
 	if extra != nil {
 		extra(&vc)

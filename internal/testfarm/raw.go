@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -14,25 +15,43 @@ import (
 // Raw peers speak the protocol directly, for tests of the broker's rules
 // that need exact control of what a client or a volunteer sends.
 
-// Dial opens a session to addr as hello says; the test closes it.
-func (p *InProcess) Dial(t testing.TB, addr string, hello wire.Hello) *yamux.Session {
-	t.Helper()
-	key, err := wire.LoadKey(p.KeyFile)
+// DialAs opens a session to addr with the credential file cred, as hello
+// says, expecting the server to hold the credential expect checks.
+func DialAs(addr, cred string, expect func(identity.Peer) error, hello wire.Hello) (*yamux.Session, error) {
+	id, err := identity.Load(cred)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, _, err := transport.Dial(ctx, addr, key, hello)
+	s, _, err := transport.Dial(ctx, addr, identity.ClientConfig(id, expect), hello)
+	return s, err
+}
+
+// Dial opens a session to the broker with a credential for name in role
+// (a host, a user or an admin); the test closes it.
+func (p *InProcess) Dial(t testing.TB, role, name string, hello wire.Hello) *yamux.Session {
+	t.Helper()
+	s, err := DialAs(p.Broker.Addr(), p.Identity(t, role, name), identity.Expect(identity.RoleBroker, ""), hello)
 	if err != nil {
-		t.Fatalf("dial %s as %s %s: %v", addr, hello.Role, hello.Name+hello.User, err)
+		t.Fatalf("dial the broker as %s %s: %v", role, name, err)
+	}
+	return s
+}
+
+// DialVolunteer opens a job session to volunteer host at addr as user.
+func (p *InProcess) DialVolunteer(t testing.TB, addr, host, user string) *yamux.Session {
+	t.Helper()
+	s, err := DialAs(addr, p.Identity(t, "user", user), identity.Expect(identity.RoleHost, host), wire.Hello{Role: wire.RoleClient, Name: "test"})
+	if err != nil {
+		t.Fatalf("dial volunteer %s as %s: %v", host, user, err)
 	}
 	return s
 }
 
 // Client opens a client session to the broker as user.
 func (p *InProcess) Client(t testing.TB, user string) *yamux.Session {
-	return p.Dial(t, p.Broker.Addr(), wire.Hello{Role: wire.RoleClient, Name: "test-" + user, User: user})
+	return p.Dial(t, "user", user, wire.Hello{Role: wire.RoleClient, Name: "test-" + user})
 }
 
 // RawVolunteer is a fake volunteer registered through the protocol: it
@@ -46,7 +65,7 @@ type RawVolunteer struct {
 // and waits until the broker can lease its slots.
 func (p *InProcess) RegisterVolunteer(t testing.TB, name string, slots int, fp string) *RawVolunteer {
 	t.Helper()
-	s := p.Dial(t, p.Broker.Addr(), wire.Hello{Role: wire.RoleVolunteer, Name: name, User: "volunteer"})
+	s := p.Dial(t, "host", name, wire.Hello{Role: wire.RoleVolunteer, Name: name})
 	st, err := s.OpenStream()
 	if err != nil {
 		t.Fatal(err)
@@ -93,4 +112,15 @@ func RequestLease(t testing.TB, s *yamux.Session, fp string, wait time.Duration)
 			return c, m
 		}
 	}
+}
+
+// Dial opens a session to the farm's broker with a credential for name in
+// role (host, user or admin), as hello says.
+func (f *Farm) Dial(role, name string, hello wire.Hello) (*yamux.Session, error) {
+	return DialAs(f.Broker, f.Identity(role, name), identity.Expect(identity.RoleBroker, ""), hello)
+}
+
+// DialVolunteer opens a job session to the volunteer host at addr as user.
+func (f *Farm) DialVolunteer(addr, host, user string) (*yamux.Session, error) {
+	return DialAs(addr, f.Identity("user", user), identity.Expect(identity.RoleHost, host), wire.Hello{Role: wire.RoleClient, Name: "test"})
 }

@@ -1,14 +1,13 @@
 // Package testfarm starts real dcc farms on loopback for end-to-end tests:
-// it builds the three binaries once per test process, writes a key and a
-// farm file, starts a broker and volunteers on free ports, runs dcc with
-// the right environment, and stops every process (agents included) when
-// the test ends. Nothing is mocked.
+// it builds the three binaries once per test process, writes a farm file,
+// enrols the farm's hosts and users with the broker's CA (in its state
+// directory, as `broker enroll` does), starts a broker and volunteers on
+// free ports, runs dcc with the right environment, and stops every
+// process (agents included) when the test ends. Nothing is mocked.
 package testfarm
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -78,17 +77,18 @@ type Host struct {
 type Farm struct {
 	T          testing.TB
 	Dir        string
-	KeyFile    string
 	FarmFile   string
 	StateDir   string
 	RuntimeDir string
 	Broker     string // TCP address
 	HTTP       string // HTTP address
+	HTTPS      string // HTTPS address (the API that changes state)
 	BrokerArgs []string
 
 	mu         sync.Mutex
 	broker     *Proc
 	volunteers map[string]*Proc
+	ids        map[string]string // role/name -> credential file
 }
 
 // Proc is a started process whose output goes to a log file.
@@ -120,7 +120,7 @@ func (p *Proc) Output() string {
 	return string(b)
 }
 
-// New writes a key and a farm file for hosts; it starts nothing.
+// New writes a farm file for hosts; it starts nothing.
 func New(t testing.TB, hosts ...Host) *Farm {
 	t.Helper()
 	dir := t.TempDir()
@@ -129,18 +129,35 @@ func New(t testing.TB, hosts ...Host) *Farm {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &Farm{T: t, Dir: dir, KeyFile: filepath.Join(dir, "farm.key"), FarmFile: filepath.Join(dir, "farm"),
-		StateDir: filepath.Join(dir, "state"), RuntimeDir: rt, volunteers: map[string]*Proc{}}
-	key := make([]byte, 32)
-	rand.Read(key)
-	if err := os.WriteFile(f.KeyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f := &Farm{T: t, Dir: dir, FarmFile: filepath.Join(dir, "farm"),
+		StateDir: filepath.Join(dir, "state"), RuntimeDir: rt, volunteers: map[string]*Proc{}, ids: map[string]string{}}
 	f.WriteFarm(hosts...)
-	f.Broker, f.HTTP = FreeAddr(t), FreeAddr(t)
+	f.Broker, f.HTTP, f.HTTPS = FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	t.Cleanup(f.Stop)
 	return f
 }
+
+// Identity returns the credential file of name in role (host, user or
+// admin), enrolling it with the farm's CA on first use, exactly as
+// `broker enroll` does (the CA is made on first use, or by the broker).
+func (f *Farm) Identity(role, name string) string {
+	f.T.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := role + "/" + name
+	if p, ok := f.ids[key]; ok {
+		return p
+	}
+	p, err := Enroll(f.StateDir, role, name, filepath.Join(f.Dir, "id"))
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	f.ids[key] = p
+	return p
+}
+
+// CAFile is the farm CA's certificate.
+func (f *Farm) CAFile() string { return filepath.Join(f.StateDir, "ca.pem") }
 
 // WriteFarm (re)writes the farm file.
 func (f *Farm) WriteFarm(hosts ...Host) {
@@ -176,8 +193,8 @@ func (f *Farm) Start(name string, logName string, env []string, args ...string) 
 
 // StartBroker starts (or restarts) the broker.
 func (f *Farm) StartBroker(extra ...string) *Proc {
-	args := append([]string{"--listen", f.Broker, "--http", f.HTTP, "--farm", f.FarmFile, "--state", f.StateDir,
-		"--key", f.KeyFile, "--log-format", "console", "--log-level", "debug", "--saturated", "1000"}, f.BrokerArgs...)
+	args := append([]string{"--listen", f.Broker, "--http", f.HTTP, "--https", f.HTTPS, "--farm", f.FarmFile, "--state", f.StateDir,
+		"--log-format", "console", "--log-level", "debug", "--saturated", "1000"}, f.BrokerArgs...)
 	p := f.Start("broker", "broker", nil, append(args, extra...)...)
 	f.mu.Lock()
 	f.broker = p
@@ -209,7 +226,7 @@ func (f *Farm) waitHTTP() {
 func (f *Farm) StartVolunteer(name string, slots int, extra ...string) *Proc {
 	addr := FreeAddr(f.T)
 	args := []string{"--broker", f.Broker, "--listen", addr, "--name", name, "--slots", fmt.Sprint(slots),
-		"--key", f.KeyFile, "--log-format", "console", "--log-level", "debug", "--temp-dir", f.Dir,
+		"--identity", f.Identity("host", name), "--log-format", "console", "--log-level", "debug", "--temp-dir", f.Dir,
 		"--state", filepath.Join(f.Dir, "volunteer-state")}
 	if !hasFlag(extra, "--control") && !hasFlag(extra, "--config") {
 		// each volunteer its own control socket: the default is shared by the machine
@@ -306,15 +323,16 @@ func HostOf(d *status.Doc, name string) *status.Host {
 	return nil
 }
 
-// Env is the environment for dcc processes of user. The local machine's
+// Env is the environment for dcc processes of user (with that user's
+// credential). The local machine's
 // power is tiny, so that the farm always looks faster than this machine:
 // otherwise whether a job goes to the farm would depend on how loaded the
 // test machine is (a loaded host is slower than a free local slot, and
 // dcc rightly declines it). Tests of the local-slot logic set their own
 // DCC_LOCAL_POWER after these (the last value wins).
 func (f *Farm) Env(user string) []string {
-	return []string{"DCC_BROKER=" + f.Broker, "DCC_KEY_FILE=" + f.KeyFile, "DCC_RUNTIME_DIR=" + f.RuntimeDir,
-		"DCC_USER=" + user, "DCC_VERBOSE=1", "DCC_AGENT_IDLE=30s", "DCC_CONFIG=/nonexistent", "DCC_LOCAL_POWER=0.000001"}
+	return []string{"DCC_BROKER=" + f.Broker, "DCC_IDENTITY=" + f.Identity("user", user), "DCC_RUNTIME_DIR=" + f.RuntimeDir,
+		"DCC_VERBOSE=1", "DCC_AGENT_IDLE=30s", "DCC_CONFIG=/nonexistent", "DCC_LOCAL_POWER=0.000001"}
 }
 
 // Result is a finished command.

@@ -1,11 +1,14 @@
-// Package transport opens and accepts the authenticated, multiplexed
-// connections every dcc component uses: a TCP connection, the wire
-// challenge–response handshake on the raw socket, then a yamux session
-// tuned to notice a dead peer within seconds.
+// Package transport opens and accepts the connections every dcc component
+// uses: TCP, mutual TLS 1.3 with the farm's certificates
+// (internal/identity), the hello exchange (pkg/wire), then a yamux session
+// tuned to notice a dead peer within seconds. Who a peer is comes from its
+// verified certificate; what it may do is decided by the caller's admit
+// function, from that identity and its hello.
 package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
@@ -37,21 +41,32 @@ func YamuxConfig() *yamux.Config {
 	return c
 }
 
-// Dial connects to addr, authenticates with key and returns the client side
-// of a yamux session with the server's Welcome.
-func Dial(ctx context.Context, addr string, key []byte, hello wire.Hello) (*yamux.Session, *wire.Welcome, error) {
+// Dial connects to addr over mutual TLS with cfg (identity.ClientConfig:
+// it presents this side's credential and checks the server's), says
+// hello and returns the client side of a yamux session with the server's
+// Welcome. A refusal is one clear line (identity.Explain, or the
+// server's *wire.Error).
+func Dial(ctx context.Context, addr string, cfg *tls.Config, hello wire.Hello) (*yamux.Session, *wire.Welcome, error) {
 	d := net.Dialer{Timeout: DialTimeout, KeepAlive: 15 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, err
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
+	noDelay(raw)
+	conn := tls.Client(raw, cfg)
+	hctx, cancel := context.WithTimeout(ctx, wire.HandshakeTimeout)
+	err = conn.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		raw.Close()
+		return nil, nil, fmt.Errorf("tls with %s: %w", addr, identity.Explain(err))
 	}
-	w, err := wire.ClientHandshake(conn, key, hello)
+	// In TLS 1.3 the server checks the client's certificate after the
+	// client's handshake ends: its refusal comes as the first read here.
+	w, err := wire.ClientHello(conn, hello)
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, identity.Explain(err)
 	}
 	s, err := yamux.Client(newCoalescingConn(conn), YamuxConfig())
 	if err != nil {
@@ -61,21 +76,44 @@ func Dial(ctx context.Context, addr string, key []byte, hello wire.Hello) (*yamu
 	return s, w, nil
 }
 
-// Accept runs the server handshake on conn and, if the peer is admitted,
-// returns the server side of a yamux session. conn is closed on failure.
-func Accept(conn net.Conn, key []byte, admit func(*wire.Hello) (*wire.Welcome, *wire.Error)) (*yamux.Session, *wire.Hello, error) {
-	if tc, ok := conn.(*net.TCPConn); ok {
+// Admit decides whether a verified peer may open a session with hello:
+// it returns the Welcome, or the refusal to send.
+type Admit func(p identity.Peer, h *wire.Hello) (*wire.Welcome, *wire.Error)
+
+// Accept runs the TLS handshake (cfg from identity.ServerConfig: the
+// client must present a certificate of this farm's CA) and the hello
+// exchange on conn and, if admit lets the peer in, returns the server side
+// of a yamux session with the peer and its hello. conn is closed on
+// failure. The whole exchange is bounded by wire.HandshakeTimeout.
+func Accept(conn net.Conn, cfg *tls.Config, admit Admit) (*yamux.Session, identity.Peer, *wire.Hello, error) {
+	noDelay(conn)
+	tc := tls.Server(conn, cfg)
+	_ = conn.SetDeadline(time.Now().Add(wire.HandshakeTimeout))
+	if err := tc.Handshake(); err != nil {
+		conn.Close()
+		return nil, identity.Peer{}, nil, fmt.Errorf("tls: %w", err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	peer, err := identity.PeerOf(tc.ConnectionState())
+	if err != nil {
+		conn.Close()
+		return nil, identity.Peer{}, nil, err
+	}
+	h, err := wire.ServerHello(tc, func(h *wire.Hello) (*wire.Welcome, *wire.Error) { return admit(peer, h) })
+	if err != nil {
+		conn.Close()
+		return nil, peer, h, err
+	}
+	s, err := yamux.Server(newCoalescingConn(tc), YamuxConfig())
+	if err != nil {
+		conn.Close()
+		return nil, peer, h, fmt.Errorf("yamux: %w", err)
+	}
+	return s, peer, h, nil
+}
+
+func noDelay(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	h, err := wire.ServerHandshake(conn, key, admit)
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	s, err := yamux.Server(newCoalescingConn(conn), YamuxConfig())
-	if err != nil {
-		conn.Close()
-		return nil, nil, fmt.Errorf("yamux: %w", err)
-	}
-	return s, h, nil
 }

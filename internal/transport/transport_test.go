@@ -4,20 +4,58 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
-var testKey = []byte("0123456789abcdef0123456789abcdef")
+// A farm of the tests' own: its CA, the server's identity and a user's.
+var (
+	pkiOnce              sync.Once
+	serverTLS, clientTLS *tls.Config
+	otherFarmTLS         *tls.Config // a user of another farm's CA
+)
+
+func newFarmPKI(t *testing.T, dir string) (server, user *tls.Config) {
+	ca, err := identity.OpenCA(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := ca.ServerIdentity([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := ca.Issue(identity.RoleUser, "alice", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, err := identity.ParseBundle(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity.ServerConfig(sid, nil), identity.ClientConfig(uid, identity.Expect(identity.RoleBroker, ""))
+}
+
+func pki(t *testing.T) {
+	pkiOnce.Do(func() {
+		serverTLS, clientTLS = newFarmPKI(t, filepath.Join(os.TempDir(), fmt.Sprintf("dcc-transport-test-%d-a", os.Getpid())))
+		_, otherFarmTLS = newFarmPKI(t, filepath.Join(os.TempDir(), fmt.Sprintf("dcc-transport-test-%d-b", os.Getpid())))
+	})
+}
 
 type server struct {
 	ln       net.Listener
@@ -26,8 +64,9 @@ type server struct {
 	errs     chan error
 }
 
-func startServer(t *testing.T, key []byte, admit func(*wire.Hello) (*wire.Welcome, *wire.Error)) *server {
+func startServer(t *testing.T, admit func(*wire.Hello) (*wire.Welcome, *wire.Error)) *server {
 	t.Helper()
+	pki(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +79,7 @@ func startServer(t *testing.T, key []byte, admit func(*wire.Hello) (*wire.Welcom
 				return
 			}
 			go func() {
-				sess, h, err := Accept(c, key, admit)
+				sess, _, h, err := Accept(c, serverTLS, func(_ identity.Peer, h *wire.Hello) (*wire.Welcome, *wire.Error) { return admit(h) })
 				if err != nil {
 					s.errs <- err
 					return
@@ -56,17 +95,17 @@ func startServer(t *testing.T, key []byte, admit func(*wire.Hello) (*wire.Welcom
 
 func admitAll(*wire.Hello) (*wire.Welcome, *wire.Error) { return &wire.Welcome{Session: 7}, nil }
 
-func dial(t *testing.T, s *server, key []byte) (*yamux.Session, *wire.Welcome, error) {
+func dial(t *testing.T, s *server, cfg *tls.Config) (*yamux.Session, *wire.Welcome, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return Dial(ctx, s.ln.Addr().String(), key, wire.Hello{Role: wire.RoleClient, Name: "tester", User: "alice"})
+	return Dial(ctx, s.ln.Addr().String(), cfg, wire.Hello{Role: wire.RoleClient, Name: "tester", User: "alice"})
 }
 
 func connect(t *testing.T) (client, srv *yamux.Session) {
 	t.Helper()
-	s := startServer(t, testKey, admitAll)
-	c, w, err := dial(t, s, testKey)
+	s := startServer(t, admitAll)
+	c, w, err := dial(t, s, clientTLS)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -207,44 +246,35 @@ func TestEndToEndBothWaysConcurrent(t *testing.T) {
 	}
 }
 
-func TestDialWrongKey(t *testing.T) {
-	tests := []struct {
-		name      string
-		clientKey []byte
-	}{
-		{"different key", []byte("fedcba9876543210fedcba9876543210")},
-		{"prefix of the key", testKey[:16]},
+// TestDialOtherFarm: a credential from another farm's CA is refused by
+// the TLS handshake on both sides, with a clear error, before any hello.
+func TestDialOtherFarm(t *testing.T) {
+	s := startServer(t, admitAll)
+	sess, _, err := dial(t, s, otherFarmTLS)
+	if err == nil {
+		sess.Close()
+		t.Fatal("Dial with another farm's credential succeeded")
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := startServer(t, testKey, admitAll)
-			sess, _, err := dial(t, s, tt.clientKey)
-			if err == nil {
-				sess.Close()
-				t.Fatal("Dial with the wrong key succeeded")
-			}
-			if !errors.Is(err, wire.ErrAuth) {
-				t.Errorf("err = %v, want wire.ErrAuth", err)
-			}
-			select {
-			case <-s.sessions:
-				t.Fatal("server accepted a session")
-			case err := <-s.errs:
-				if err == nil {
-					t.Fatal("server Accept returned nil error")
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("server Accept did not fail")
-			}
-		})
+	if !strings.Contains(err.Error(), "another farm") {
+		t.Errorf("err = %v, want it to say the certificate is another farm's", err)
+	}
+	select {
+	case <-s.sessions:
+		t.Fatal("server accepted a session")
+	case err := <-s.errs:
+		if err == nil {
+			t.Fatal("server Accept returned nil error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server Accept did not fail")
 	}
 }
 
 func TestAdmitRefusal(t *testing.T) {
-	s := startServer(t, testKey, func(h *wire.Hello) (*wire.Welcome, *wire.Error) {
+	s := startServer(t, func(h *wire.Hello) (*wire.Welcome, *wire.Error) {
 		return nil, &wire.Error{Code: 403, Message: "go away " + h.Name}
 	})
-	sess, _, err := dial(t, s, testKey)
+	sess, _, err := dial(t, s, clientTLS)
 	if err == nil {
 		sess.Close()
 		t.Fatal("Dial succeeded though admit refused")
@@ -263,7 +293,7 @@ func TestDialNobodyListening(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	start := time.Now()
-	if _, _, err := Dial(context.Background(), addr, testKey, wire.Hello{Role: wire.RoleClient}); err == nil {
+	if _, _, err := Dial(context.Background(), addr, clientTLS, wire.Hello{Role: wire.RoleClient}); err == nil {
 		t.Fatal("Dial succeeded")
 	}
 	if d := time.Since(start); d > DialTimeout+time.Second {
@@ -309,13 +339,13 @@ func TestPeerConnectionCutNoticed(t *testing.T) {
 			return
 		}
 		raw <- c
-		if _, _, err := Accept(c, testKey, admitAll); err != nil {
+		if _, _, _, err := Accept(c, serverTLS, func(identity.Peer, *wire.Hello) (*wire.Welcome, *wire.Error) { return admitAll(nil) }); err != nil {
 			return
 		}
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	sess, _, err := Dial(ctx, ln.Addr().String(), testKey, wire.Hello{Role: wire.RoleVolunteer, Name: "v"})
+	sess, _, err := Dial(ctx, ln.Addr().String(), clientTLS, wire.Hello{Role: wire.RoleVolunteer, Name: "v"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +372,7 @@ func TestYamuxConfigValid(t *testing.T) {
 // keepalive within seconds, not yamux's default ~40 s.
 func TestHungPeerNoticed(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, testKey, admitAll)
+	s := startServer(t, admitAll)
 	go func() {
 		for sess := range s.sessions {
 			go echo(sess)
@@ -401,7 +431,7 @@ func TestHungPeerNoticed(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	sess, _, err := Dial(ctx, pl.Addr().String(), testKey, wire.Hello{Role: wire.RoleClient, Name: "c"})
+	sess, _, err := Dial(ctx, pl.Addr().String(), clientTLS, wire.Hello{Role: wire.RoleClient, Name: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,4 +449,12 @@ func TestHungPeerNoticed(t *testing.T) {
 	case <-time.After(2*KeepAliveInterval + WriteTimeout + 2*time.Second):
 		t.Fatal("hung peer not noticed")
 	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, s := range []string{"a", "b"} {
+		os.RemoveAll(filepath.Join(os.TempDir(), fmt.Sprintf("dcc-transport-test-%d-%s", os.Getpid(), s)))
+	}
+	os.Exit(code)
 }

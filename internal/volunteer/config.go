@@ -22,9 +22,9 @@ type Config struct {
 	Broker     string        `toml:"broker"`      // broker address HOST:PORT
 	Listen     string        `toml:"listen"`      // where clients send jobs
 	Advertise  string        `toml:"advertise"`   // address clients should dial (default: Listen, with the host filled in)
-	Name       string        `toml:"name"`        // this host's name in the farm file
+	Name       string        `toml:"name"`        // this host's name in the farm file: its credential's; if set, must match it
 	Slots      int           `toml:"slots"`       // jobs at once (default: number of CPUs)
-	KeyFile    string        `toml:"key"`         // farm secret
+	Identity   string        `toml:"identity"`    // this host's credential (broker enroll host NAME)
 	HTTP       string        `toml:"http"`        // metrics address ("" = none)
 	Compilers  []string      `toml:"compilers"`   // compilers offered (names or paths); default: gcc g++ cc c++ clang clang++ found on PATH
 	TempDir    string        `toml:"temp_dir"`    // parent of job directories
@@ -93,10 +93,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Broker == "":
 		return errors.New("--broker is required")
-	case c.Name == "":
-		return errors.New("--name is required")
-	case c.KeyFile == "":
-		return errors.New("--key is required")
+	case c.Identity == "":
+		return errors.New("--identity is required (the host's credential, from broker enroll host NAME)")
 	case c.Listen == "":
 		return errors.New("--listen is required")
 	case c.Slots < 1:

@@ -18,7 +18,7 @@ func TestRefusesFromTheHeader(t *testing.T) {
 	defer p.Broker.Close()
 	v := p.StartVolunteer(t, "v1", 2, nil)
 	defer v.Close()
-	s := p.Dial(t, v.Addr(), wire.Hello{Role: wire.RoleClient, Name: "c", User: "alice"})
+	s := p.DialVolunteer(t, v.Addr(), "v1", "alice")
 	defer s.Close()
 	st, err := s.OpenStream()
 	if err != nil {

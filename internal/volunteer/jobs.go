@@ -14,6 +14,7 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/compilerargs"
 	"github.com/dcc-farm/dcc/internal/executor"
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/lease"
 	"github.com/dcc-farm/dcc/pkg/wire"
@@ -47,18 +48,17 @@ func (v *Volunteer) acceptLoop() {
 }
 
 func (v *Volunteer) serveConn(conn net.Conn) {
-	sess, hello, err := transport.Accept(conn, v.key, func(h *wire.Hello) (*wire.Welcome, *wire.Error) {
-		if h.Role != wire.RoleClient {
-			return nil, &wire.Error{Code: wire.CodeDenied, Message: "only clients send jobs"}
-		}
-		return &wire.Welcome{}, nil
-	})
+	sess, peer, hello, err := transport.Accept(conn, v.serverTLS, v.admit)
 	if err != nil {
 		v.m.results.WithLabelValues("refused").Inc()
-		v.log.Warn("client handshake refused", zap.String("remote", conn.RemoteAddr().String()), zap.Error(err))
+		fields := []zap.Field{zap.String("remote", conn.RemoteAddr().String()), zap.Error(err)}
+		if peer.Name != "" {
+			fields = append(fields, zap.String("credential", peer.Role+" "+peer.Name))
+		}
+		v.log.Warn("client connection refused", fields...)
 		return
 	}
-	if !v.trackSession(sess) {
+	if !v.trackSession(sess, peer) {
 		sess.Close()
 		return
 	}
@@ -73,9 +73,23 @@ func (v *Volunteer) serveConn(conn net.Conn) {
 		go func() {
 			defer v.wg.Done()
 			defer st.Close()
-			v.serveJob(st, hello)
+			v.serveJob(st, peer, hello)
 		}()
 	}
+}
+
+// admit lets in job connections from users' credentials that the broker
+// has not revoked: hosts and the broker send no jobs.
+func (v *Volunteer) admit(p identity.Peer, h *wire.Hello) (*wire.Welcome, *wire.Error) {
+	switch {
+	case v.revoked.Revoked(p.Serial):
+		return nil, &wire.Error{Code: wire.CodeAuth, Message: fmt.Sprintf("your credential (%s %s) has been revoked by the farm's admin", p.Role, p.Name)}
+	case !p.ActsAs(identity.RoleUser):
+		return nil, &wire.Error{Code: wire.CodeAuth, Message: fmt.Sprintf("only users send jobs; this is %s %s", p.Role, p.Name)}
+	case h.Role != wire.RoleClient:
+		return nil, &wire.Error{Code: wire.CodeDenied, Message: "only clients send jobs"}
+	}
+	return &wire.Welcome{}, nil
 }
 
 // jobRun is one job on its stream, through the steps serveJob names.
@@ -83,6 +97,7 @@ type jobRun struct {
 	v      *Volunteer
 	st     *yamux.Stream
 	c      *wire.Conn
+	peer   identity.Peer // the client's credential
 	client string
 	req    *wire.JobRequest
 	source []byte
@@ -97,8 +112,8 @@ type jobRun struct {
 // compile, the result. Every refusal before the compiler runs is a
 // JobResult with a Code, never a compile; a refusal is decided from the
 // small header, before the source (up to MaxJobFrame) is read.
-func (v *Volunteer) serveJob(st *yamux.Stream, hello *wire.Hello) {
-	j := &jobRun{v: v, st: st, client: hello.Name, c: wire.NewConn(st, wire.MaxControlFrame, jobReadTimeout)}
+func (v *Volunteer) serveJob(st *yamux.Stream, peer identity.Peer, hello *wire.Hello) {
+	j := &jobRun{v: v, st: st, peer: peer, client: peer.Role + " " + peer.Name + "@" + hello.Name, c: wire.NewConn(st, wire.MaxControlFrame, jobReadTimeout)}
 	if !j.receiveHeader() || !j.authorize() {
 		return
 	}
@@ -162,6 +177,12 @@ func (j *jobRun) authorize() bool {
 	}
 	j.claims = claims
 	j.fields = []zap.Field{zap.Uint64("lease", claims.Lease), zap.String("user", claims.User), zap.String("host", v.cfg.Name)}
+	// The token is for one user: only that user's credential may spend it
+	// (an admin's acts for others).
+	if claims.User != j.peer.Name && !j.peer.ActsAs(identity.RoleAdmin) {
+		j.reject(wire.RejectToken, fmt.Sprintf("the lease is %s's, not %s's", claims.User, j.peer.Name))
+		return false
+	}
 	if claims.Fingerprint != req.Fingerprint {
 		j.reject(wire.RejectToken, "compiler fingerprint differs from the lease's")
 		return false

@@ -2,7 +2,6 @@ package volunteer_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"os/exec"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dcc-farm/dcc/internal/testfarm"
-	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/internal/volunteer"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -28,18 +26,12 @@ func TestNoGoroutineLeak(t *testing.T) {
 	gate := testfarm.NewGate(t, "gcc")
 	gate.Open()
 	v := p.StartVolunteer(t, "v1", 2, func(c *volunteer.Config) { c.HTTP = "127.0.0.1:0"; c.Compilers = []string{gate.Path} })
-	keyFile := p.KeyFile
 	fp := v.Compilers()[0].Fingerprint
-	key, _ := wire.LoadKey(keyFile)
-	ctx := context.Background()
 
 	run := func(src []byte, vanish bool) {
 		t.Helper()
 		sum := sha256.Sum256(src)
-		cs, _, err := transport.Dial(ctx, b.Addr(), key, wire.Hello{Role: wire.RoleClient, Name: "c", User: "alice"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cs := p.Client(t, "alice")
 		defer cs.Close()
 		st, _ := cs.OpenStream()
 		lc := wire.NewConn(st, wire.MaxControlFrame, 10*time.Second)
@@ -56,10 +48,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 				t.Fatalf("got %T %+v", m, m)
 			}
 		}
-		vs, _, err := transport.Dial(ctx, v.Addr(), key, wire.Hello{Role: wire.RoleClient, Name: "c", User: "alice"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		vs := p.DialVolunteer(t, v.Addr(), "v1", "alice")
 		defer vs.Close()
 		js, _ := vs.OpenStream()
 		jc := wire.NewConn(js, wire.MaxJobFrame, 30*time.Second)

@@ -3,21 +3,33 @@ package volunteer
 import (
 	"io"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/logging"
 )
 
 func TestMetrics(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Broker, cfg.Name, cfg.Slots, cfg.Compilers = "127.0.0.1:1", "t", 3, []string{"gcc"}
-	cfg.KeyFile = filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(cfg.KeyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+	dir := t.TempDir()
+	cfg.StateDir = dir
+	var err error
+	ca, err := identity.OpenCA(filepath.Join(dir, "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := ca.Issue(identity.RoleHost, "t", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Identity = filepath.Join(dir, "t.pem")
+	if err := identity.WriteBundle(cfg.Identity, pem, true); err != nil {
 		t.Fatal(err)
 	}
 	v, err := New(cfg, logging.Nop())

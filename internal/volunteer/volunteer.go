@@ -3,6 +3,7 @@ package volunteer
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/dcc-farm/dcc/internal/buildinfo"
 	"github.com/dcc-farm/dcc/internal/compiler"
 	"github.com/dcc-farm/dcc/internal/executor"
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/logging"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/lease"
@@ -41,7 +43,12 @@ type Volunteer struct {
 	cfg       Config
 	log       *zap.Logger
 	lease     *zap.Logger
-	key       []byte
+	id        *identity.Identity // this host's credential: its name is the host's
+	serverTLS *tls.Config        // for clients' job connections (one: its ticket keys serve resumption)
+	brokerTLS *tls.Config        // to the broker
+	// revoked holds the serial numbers of revoked credentials, as the
+	// broker last sent them: their job connections are refused.
+	revoked   *identity.Revocations
 	compilers []Offered
 	limits    executor.Limits
 	m         *metrics
@@ -63,7 +70,7 @@ type Volunteer struct {
 	closing  chan struct{}
 	wg       sync.WaitGroup
 	sessMu   sync.Mutex
-	sessions map[*yamux.Session]struct{}
+	sessions map[*yamux.Session]identity.Peer // the broker's and every client's
 	brokerUp chan struct{} // closed after the first registration
 	upOnce   sync.Once
 }
@@ -81,14 +88,19 @@ func New(cfg Config, logs logging.Loggers) (*Volunteer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	key, err := wire.LoadKey(cfg.KeyFile)
+	id, err := identity.Load(cfg.Identity, identity.RoleHost)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Name != "" && cfg.Name != id.Name {
+		return nil, fmt.Errorf("--name %q does not match the credential %s, which is for host %q", cfg.Name, cfg.Identity, id.Name)
+	}
+	cfg.Name = id.Name
 	v := &Volunteer{
-		cfg: cfg, log: logs.Log, lease: logs.Lease, key: key,
+		cfg: cfg, log: logs.Log, lease: logs.Lease, id: id, revoked: identity.NewRevocations(nil),
+		serverTLS: identity.ServerConfig(id, nil), brokerTLS: identity.ClientConfig(id, identity.Expect(identity.RoleBroker, "")),
 		running: make(map[uint64]*job), done: make(chan *wire.JobDone, 256), kick: make(chan struct{}, 1),
-		closing: make(chan struct{}), sessions: make(map[*yamux.Session]struct{}), brokerUp: make(chan struct{}),
+		closing: make(chan struct{}), sessions: make(map[*yamux.Session]identity.Peer), brokerUp: make(chan struct{}),
 	}
 	v.slotUsed = make([]bool, cfg.Slots)
 	v.replay.Skew = cfg.ClockSkew
@@ -231,7 +243,7 @@ func (v *Volunteer) SetPaused(reason string) {
 	v.evaluate()
 }
 
-func (v *Volunteer) trackSession(s *yamux.Session) bool {
+func (v *Volunteer) trackSession(s *yamux.Session, p identity.Peer) bool {
 	v.sessMu.Lock()
 	defer v.sessMu.Unlock()
 	select {
@@ -239,8 +251,22 @@ func (v *Volunteer) trackSession(s *yamux.Session) bool {
 		return false
 	default:
 	}
-	v.sessions[s] = struct{}{}
+	v.sessions[s] = p
 	return true
+}
+
+// setRevoked installs the broker's list of revoked credentials and closes
+// the sessions of clients that hold one.
+func (v *Volunteer) setRevoked(serials [][]byte) {
+	v.revoked.Replace(serials)
+	v.sessMu.Lock()
+	defer v.sessMu.Unlock()
+	for s, p := range v.sessions {
+		if p.Role != identity.RoleBroker && v.revoked.Revoked(p.Serial) {
+			v.log.Warn("closing the session of a revoked credential", zap.String("credential", p.Role+" "+p.Name))
+			s.Close()
+		}
+	}
 }
 
 func (v *Volunteer) untrackSession(s *yamux.Session) {
@@ -299,11 +325,12 @@ func (v *Volunteer) brokerSession() error {
 		case <-ctx.Done():
 		}
 	}()
-	sess, w, err := transport.Dial(ctx, v.cfg.Broker, v.key, wire.Hello{Role: wire.RoleVolunteer, Name: v.cfg.Name, User: "volunteer", Build: buildinfo.ID()})
+	sess, w, err := transport.Dial(ctx, v.cfg.Broker, v.brokerTLS, wire.Hello{Role: wire.RoleVolunteer, Name: v.cfg.Name, Build: buildinfo.ID()})
 	if err != nil {
 		return err
 	}
-	if !v.trackSession(sess) {
+	v.setRevoked(w.Revoked)
+	if !v.trackSession(sess, identity.Peer{Role: identity.RoleBroker, Name: "broker"}) {
 		sess.Close()
 		return errors.New("closing")
 	}
@@ -394,6 +421,9 @@ func (v *Volunteer) command(cmd *wire.Command) {
 		v.SetPaused("drained by broker: " + cmd.Reason)
 	case wire.CommandResume:
 		v.SetPaused("")
+	case wire.CommandRevoked:
+		v.setRevoked(cmd.Serials)
+		v.log.Info("revocations updated by the broker", zap.Int("serials", len(cmd.Serials)))
 	}
 }
 

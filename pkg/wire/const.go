@@ -7,11 +7,11 @@ import (
 
 // ProtocolVersion is carried in every Hello. A peer speaking another version
 // is refused with CodeVersion before anything else is exchanged.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Frame size caps. The reader picks the cap for the stream it reads.
 const (
-	// MaxHandshakeFrame bounds frames exchanged before authentication.
+	// MaxHandshakeFrame bounds the hello exchange's frames.
 	MaxHandshakeFrame = 4 << 10
 	// MaxControlFrame bounds lease, status and volunteer control messages.
 	MaxControlFrame = 1 << 20
@@ -38,8 +38,8 @@ type Type uint8
 // Message types.
 const (
 	TypeHello        Type = 1
-	TypeChallenge    Type = 2
-	TypeAuth         Type = 3
+	// 2 and 3 were the challenge and proof of protocol 1's shared-key
+	// handshake, retired with it: never reuse them.
 	TypeWelcome      Type = 4
 	TypeError        Type = 5
 	TypeLeaseRequest Type = 10
@@ -70,7 +70,7 @@ const (
 // Error codes carried in an Error message.
 const (
 	CodeVersion    = 1 // protocol version not supported
-	CodeAuth       = 2 // authentication failed
+	CodeAuth       = 2 // the credential does not allow this
 	CodeUnknown    = 3 // unknown host or role
 	CodeBadRequest = 4 // malformed or unexpected message
 	CodeDenied     = 5 // not allowed
@@ -88,6 +88,6 @@ var (
 	ErrUnexpected = errors.New("wire: unexpected message type")
 	// ErrUnknownType is returned for a type byte this version does not know.
 	ErrUnknownType = errors.New("wire: unknown message type")
-	// ErrAuth is returned when the peer fails the challenge–response.
-	ErrAuth = errors.New("wire: authentication failed")
+	// ErrAuth is returned when the peer's credential does not allow what it asks.
+	ErrAuth = errors.New("wire: not allowed by the credential")
 )

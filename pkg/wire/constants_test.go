@@ -15,8 +15,6 @@ func TestTypeConstants(t *testing.T) {
 		want uint8
 	}{
 		{"Hello", TypeHello, 1},
-		{"Challenge", TypeChallenge, 2},
-		{"Auth", TypeAuth, 3},
 		{"Welcome", TypeWelcome, 4},
 		{"Error", TypeError, 5},
 		{"LeaseRequest", TypeLeaseRequest, 10},
@@ -77,14 +75,12 @@ func TestProtocolConstants(t *testing.T) {
 		name      string
 		got, want int64
 	}{
-		{"ProtocolVersion", ProtocolVersion, 1},
+		{"ProtocolVersion", ProtocolVersion, 2},
 		{"HeaderSize", HeaderSize, 5},
 		{"MaxHandshakeFrame", MaxHandshakeFrame, 4096},
 		{"MaxControlFrame", MaxControlFrame, 1048576},
 		{"MaxJobFrame", MaxJobFrame, 67108864},
 		{"MaxStatusFrame", MaxStatusFrame, 16777216},
-		{"NonceSize", NonceSize, 32},
-		{"MinKeySize", MinKeySize, 16},
 		{"SignatureSize", SignatureSize, 64},
 		{"MaxTokenSize", MaxTokenSize, 1024},
 		{"MaxDepth", MaxDepth, 16},

@@ -25,7 +25,7 @@ func addFrameSeeds(f *testing.F, add func(typ byte, body []byte)) {
 	add(byte(TypeJobResult), cat(be32(0xc6, 1<<31), make([]byte, 16)))
 	add(byte(TypeHello), cat(be32(0xdb, 1<<31), make([]byte, 16)))
 	add(byte(TypeHello), nested(MaxDepth+1, []byte{0xc0}))
-	add(byte(TypeAuth), []byte{0x81, 0xa5, 'p', 'r', 'o', 'o', 'f', 0xd4, 1, 0})
+	add(byte(TypeJobSource), []byte{0x81, 0xa3, 's', 'r', 'c', 0xd4, 1, 0})
 	add(byte(TypeHello), []byte{0xa5, 'h', 'e', 'l', 'l', 'o'})
 	add(0, []byte{0x80})
 	add(255, nil)

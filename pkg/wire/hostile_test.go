@@ -40,9 +40,9 @@ func TestReadFrameHostile(t *testing.T) {
 		{"cap 0 with body", cat(hdr(2, TypeHello), []byte{0xc0}), 0, ErrFrameTooLarge, nil},
 		{"truncated body", cat(hdr(10, TypeHello), []byte{1, 2, 3}), MaxControlFrame, io.ErrUnexpectedEOF, nil},
 		{"body missing entirely", hdr(10, TypeHello), MaxControlFrame, io.ErrUnexpectedEOF, nil},
-		{"exactly at cap", cat(hdr(4+1, TypeAuth), []byte{1, 2, 3, 4}), 4, nil, []byte{1, 2, 3, 4}},
-		{"type byte only", hdr(1, TypeAuth), MaxControlFrame, nil, []byte{}},
-		{"trailing stream kept", cat(hdr(2, TypeAuth), []byte{0x80, 0xff, 0xff}), MaxControlFrame, nil, []byte{0x80}},
+		{"exactly at cap", cat(hdr(4+1, TypeJobSource), []byte{1, 2, 3, 4}), 4, nil, []byte{1, 2, 3, 4}},
+		{"type byte only", hdr(1, TypeJobSource), MaxControlFrame, nil, []byte{}},
+		{"trailing stream kept", cat(hdr(2, TypeJobSource), []byte{0x80, 0xff, 0xff}), MaxControlFrame, nil, []byte{0x80}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,13 +268,13 @@ func TestDecodeWrongShape(t *testing.T) {
 	}{
 		{"string for struct", TypeHello, "hello"},
 		{"int for struct", TypeLeaseGrant, 42},
-		{"bool for struct", TypeAuth, true},
+		{"bool for struct", TypeJobSource, true},
 		{"bin for struct", TypeJobRequest, []byte{1, 2, 3}},
 		{"float for struct", TypeHostStatus, 1.5},
 		{"map for string field", TypeHello, map[string]any{"role": map[string]int{"a": 1}}},
 		{"array for int field", TypeHello, map[string]any{"v": []int{1, 2}}},
 		{"string for int field", TypeLeaseRenew, map[string]any{"id": "forty-two"}},
-		{"map for bytes field", TypeAuth, map[string]any{"proof": map[string]int{"x": 1}}},
+		{"map for bytes field", TypeJobSource, map[string]any{"src": map[string]int{"x": 1}}},
 		{"string for slice field", TypeJobRequest, map[string]any{"args": "-O2"}},
 		{"int for slice of structs", TypeRegister, map[string]any{"compilers": 3}},
 		{"array of ints for slice of structs", TypeRegister, map[string]any{"compilers": []int{1, 2}}},
@@ -283,7 +283,7 @@ func TestDecodeWrongShape(t *testing.T) {
 		{"string values for int64 map", TypeClientReport, map[string]any{"fallbacks": map[string]string{"a": "b"}}},
 		{"map for float field", TypeLeaseGrant, map[string]any{"power": map[string]int{}}},
 		{"string for bool field", TypeAdminReply, map[string]any{"ok": "yes"}},
-		{"array-form struct too long", TypeAuth, []any{[]byte{1}, "extra", 3}},
+		{"array-form struct too long", TypeJobSource, []any{[]byte{1}, "extra", 3}},
 		{"array-form struct wrong element", TypeLeaseRenew, []any{"id"}},
 	}
 	for _, tt := range tests {
@@ -323,7 +323,7 @@ func TestConnRecvRefusesHostileFrames(t *testing.T) {
 		want   error
 	}{
 		{"unknown type", cat(hdr(2, 99), []byte{0x80}), ErrUnknownType},
-		{"ext in body", cat(hdr(4, TypeAuth), []byte{0xd4, 1, 0}), ErrMalformed},
+		{"ext in body", cat(hdr(4, TypeJobSource), []byte{0xd4, 1, 0}), ErrMalformed},
 		{"array32 2^31 in small frame", cat(hdr(1+5+16, TypeJobRequest), be32(0xdd, 1<<31), make([]byte, 16)), ErrMalformed},
 		{"over cap", hdr(MaxHandshakeFrame+100, TypeHello), ErrFrameTooLarge},
 		{"garbage text", []byte("GET / HTTP/1.1\r\n\r\n"), ErrFrameTooLarge},

@@ -14,29 +14,18 @@ const (
 	RoleAdmin     = "admin"     // dcc farm / status commands
 )
 
-// Hello opens every connection (client to server, before authentication).
+// Hello opens every connection, after the TLS handshake.
 type Hello struct {
 	Version int    `msgpack:"v"`
 	Role    string `msgpack:"role"`
-	Name    string `msgpack:"name"` // machine name; for a volunteer its farm-file name
-	User    string `msgpack:"user"`
-	Nonce   []byte `msgpack:"nonce"`
-	Build   string `msgpack:"build,omitempty"` // software version, for logs
+	Name    string `msgpack:"name"` // machine name; a volunteer's must be its certificate's
+	// User is ignored: a client is charged as the name in its credential.
+	// An admin credential may name another user (tools acting for one).
+	User  string `msgpack:"user,omitempty"`
+	Build string `msgpack:"build,omitempty"` // software version, for logs
 }
 
-// Challenge answers a Hello: the server's nonce and its proof of the key.
-type Challenge struct {
-	Version int    `msgpack:"v"`
-	Nonce   []byte `msgpack:"nonce"`
-	Proof   []byte `msgpack:"proof"`
-}
-
-// Auth carries the client's proof of the key.
-type Auth struct {
-	Proof []byte `msgpack:"proof"`
-}
-
-// Welcome ends a successful handshake.
+// Welcome admits a connection.
 type Welcome struct {
 	Session uint64 `msgpack:"session"`
 	// BrokerKey is the broker's ed25519 public key that signs lease tokens;
@@ -44,6 +33,9 @@ type Welcome struct {
 	BrokerKey []byte `msgpack:"bkey,omitempty"`
 	// TokenTTLMs is the lease TTL the broker uses, for the holder's renew cadence.
 	LeaseTTLMs int64 `msgpack:"ttl,omitempty"`
+	// Revoked lists the serial numbers of revoked credentials, for a
+	// volunteer to refuse (CommandRevoked brings later changes).
+	Revoked [][]byte `msgpack:"revoked,omitempty"`
 }
 
 // Error reports a refusal. It implements error.
@@ -195,13 +187,17 @@ const (
 	CommandCancel = "cancel" // stop the job of LeaseID
 	CommandDrain  = "drain"
 	CommandResume = "resume"
+	// CommandRevoked replaces the volunteer's list of revoked credentials
+	// (Serials): it refuses them from then on and closes their sessions.
+	CommandRevoked = "revoked"
 )
 
 // Command is sent from broker to volunteer on the control stream.
 type Command struct {
-	Kind    string `msgpack:"kind"`
-	LeaseID uint64 `msgpack:"id,omitempty"`
-	Reason  string `msgpack:"reason,omitempty"`
+	Kind    string   `msgpack:"kind"`
+	LeaseID uint64   `msgpack:"id,omitempty"`
+	Reason  string   `msgpack:"reason,omitempty"`
+	Serials [][]byte `msgpack:"serials,omitempty"`
 }
 
 // JobRequest asks a volunteer to compile one preprocessed source. It is
@@ -378,8 +374,6 @@ type ClientReport struct {
 }
 
 func (*Hello) Type() Type        { return TypeHello }
-func (*Challenge) Type() Type    { return TypeChallenge }
-func (*Auth) Type() Type         { return TypeAuth }
 func (*Welcome) Type() Type      { return TypeWelcome }
 func (*Error) Type() Type        { return TypeError }
 func (*LeaseRequest) Type() Type { return TypeLeaseRequest }
@@ -411,10 +405,6 @@ func newMessage(t Type) Message {
 	switch t {
 	case TypeHello:
 		return new(Hello)
-	case TypeChallenge:
-		return new(Challenge)
-	case TypeAuth:
-		return new(Auth)
 	case TypeWelcome:
 		return new(Welcome)
 	case TypeError:

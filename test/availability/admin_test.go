@@ -25,7 +25,7 @@ func TestExternalLoad(t *testing.T) {
 	path := "/v1/hosts/mon/load"
 	put := func(body string) {
 		t.Helper()
-		if code, resp := api(t, f, "PUT", path, body, "", ""); code != 200 {
+		if code, resp := api(t, f, "admin", "PUT", path, body); code != 200 {
 			t.Fatalf("PUT %s: %d %s", body, code, resp)
 		}
 	}
@@ -66,15 +66,21 @@ func TestExternalLoad(t *testing.T) {
 		t.Fatalf("compile went to %q:\n%s", host, r.Stderr)
 	}
 
-	// Refused: bad body, unknown host, wrong signature.
-	if code, _ := api(t, f, "PUT", path, `{"load5": 1}`, "", ""); code != 400 {
+	// Refused: bad body, unknown host, credentials that may not.
+	if code, _ := api(t, f, "admin", "PUT", path, `{"load5": 1}`); code != 400 {
 		t.Fatalf("body without load1: %d, want 400", code)
 	}
-	if code, _ := api(t, f, "PUT", "/v1/hosts/nosuch/load", `{"load1": 1}`, "", ""); code != 404 {
+	if code, _ := api(t, f, "admin", "PUT", "/v1/hosts/nosuch/load", `{"load1": 1}`); code != 404 {
 		t.Fatalf("unknown host: %d, want 404", code)
 	}
-	if code, _ := api(t, f, "PUT", path, `{"load1": 50}`, "", strings.Repeat("0", 64)); code != 401 {
-		t.Fatalf("wrong signature: %d, want 401", code)
+	// Only an admin or the host itself may say a host's load.
+	for _, who := range []string{"user:bob", "host:other", "plain"} {
+		if code, _ := api(t, f, who, "PUT", path, `{"load1": 50}`); code != 403 {
+			t.Fatalf("load from %s: %d, want 403", who, code)
+		}
+	}
+	if code, resp := api(t, f, "host:mon", "PUT", path, `{"load1": 0}`); code != 200 {
+		t.Fatalf("the host's own load report: %d %s", code, resp)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if h := testfarm.HostOf(f.Status(), "mon"); h.Load1 != 0 || h.Tier != 3 {

@@ -9,22 +9,21 @@ package availability
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/dcc-farm/dcc/internal/broker"
 	"github.com/dcc-farm/dcc/internal/status"
 	"github.com/dcc-farm/dcc/internal/testfarm"
-	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
 // quick.c compiles in a few milliseconds.
@@ -302,28 +301,46 @@ func waitLog(t testing.TB, p *testfarm.Proc, s string, timeout time.Duration) {
 	t.Fatalf("log has no %q after %s:\n%s", s, timeout, p.Output())
 }
 
-// api sends a signed request to the broker's HTTP API. ts is the
-// timestamp to sign and send ("" = now); sig overrides the signature.
-func api(t testing.TB, f *testfarm.Farm, method, path, body, ts, sig string) (int, string) {
+// api sends a request to the broker's HTTP API as who: "admin" (an admin's
+// credential), "host:NAME" or "user:NAME" (that credential), over HTTPS
+// with the client certificate; "nocert" (HTTPS, no certificate) or
+// "plain" (plain HTTP). A request refused at the TLS handshake has code 0.
+func api(t testing.TB, f *testfarm.Farm, who, method, path, body string) (int, string) {
 	t.Helper()
-	if ts == "" {
-		ts = strconv.FormatInt(time.Now().Unix(), 10)
-	}
-	if sig == "" {
-		sig = apiSig(t, f, method, path, ts, body)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+f.HTTP+path, strings.NewReader(body))
+	url := "https://" + f.HTTPS + path
+	pool := x509.NewCertPool()
+	ca, err := os.ReadFile(f.CAFile())
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("X-DCC-Timestamp", ts)
-	req.Header.Set("X-DCC-Signature", sig)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	pool.AppendCertsFromPEM(ca)
+	tc := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	switch {
+	case who == "plain":
+		url = "http://" + f.HTTP + path
+	case who == "nocert":
+	default:
+		role, name, _ := strings.Cut(who, ":")
+		if name == "" {
+			name = "ops"
+		}
+		cert, err := tls.LoadX509KeyPair(f.Identity(role, name), f.Identity(role, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err.Error()
 	}
 	defer resp.Body.Close()
 	var b bytes.Buffer
@@ -336,14 +353,4 @@ func api(t testing.TB, f *testfarm.Farm, method, path, body, ts, sig string) (in
 func wrapper(t testing.TB, name, script string) string {
 	t.Helper()
 	return writeFile(t, t.TempDir(), name, "#!/bin/sh\n"+script, 0o755)
-}
-
-// apiSig signs an API request with the farm key.
-func apiSig(t testing.TB, f *testfarm.Farm, method, path, ts, body string) string {
-	t.Helper()
-	key, err := wire.LoadKey(f.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return broker.APISignature(key, method, path, ts, []byte(body))
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/sim"
 	"github.com/dcc-farm/dcc/internal/testfarm"
-	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
@@ -62,14 +61,10 @@ func TestLiveBrokerMatchesSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.StartBroker()
-	key, err := wire.LoadKey(f.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, h := range sc.Hosts {
-		go fakeVolunteer(ctx, t, f.Broker, key, h)
+		go fakeVolunteer(ctx, t, f, h)
 	}
 	names := make([]string, len(sc.Hosts))
 	for i, h := range sc.Hosts {
@@ -89,8 +84,7 @@ func TestLiveBrokerMatchesSimulator(t *testing.T) {
 	w0, w1 := start.Add(time.Second), stop.Add(-200*time.Millisecond)
 	var wg sync.WaitGroup
 	for _, u := range sc.Users {
-		sess, _, err := transport.Dial(ctx, f.Broker, key, wire.Hello{Version: wire.ProtocolVersion, Role: wire.RoleClient,
-			Name: "machine-" + u.Name, User: u.Name})
+		sess, err := f.Dial("user", u.Name, wire.Hello{Role: wire.RoleClient, Name: "machine-" + u.Name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,8 +163,8 @@ func lease(sess *yamux.Session, d time.Duration) (granted, released time.Time, e
 
 // fakeVolunteer registers h with the broker and reports a low load every
 // 500 ms until ctx ends. It runs no jobs: the fake clients only hold leases.
-func fakeVolunteer(ctx context.Context, t *testing.T, broker string, key []byte, h sim.Host) {
-	sess, _, err := transport.Dial(ctx, broker, key, wire.Hello{Version: wire.ProtocolVersion, Role: wire.RoleVolunteer, Name: h.Name})
+func fakeVolunteer(ctx context.Context, t *testing.T, f *testfarm.Farm, h sim.Host) {
+	sess, err := f.Dial("host", h.Name, wire.Hello{Role: wire.RoleVolunteer, Name: h.Name})
 	if err != nil {
 		t.Errorf("volunteer %s: %v", h.Name, err)
 		return

@@ -111,7 +111,7 @@ func TestClientDeathRawCycles(t *testing.T) {
 	cancelledBefore := v.jobs(wire.OutcomeCancelled)
 	for i := 0; i < streamCycles; i++ {
 		s, g := grab(t, f, "carol", slow)
-		vs, err := tryDial(g.Addr, farmKey(t, f), "carol")
+		vs, err := dialJobs(f, g, "carol")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -136,7 +136,7 @@ func TestLeaseTTL(t *testing.T) {
 		t.Fatalf("grant TTL %d ms", g.TTLMs)
 	}
 	granted := time.Now()
-	vs, err := tryDial(g.Addr, farmKey(t, f), "nora")
+	vs, err := dialJobs(f, g, "nora")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,6 @@ import (
 	"github.com/dcc-farm/dcc/internal/compiler"
 	"github.com/dcc-farm/dcc/internal/status"
 	"github.com/dcc-farm/dcc/internal/testfarm"
-	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
@@ -85,31 +84,19 @@ func gccFP(t testing.TB) string {
 	return fpGCC
 }
 
-// farmKey reads the farm's secret.
-func farmKey(t testing.TB, f *testfarm.Farm) []byte {
-	t.Helper()
-	k, err := wire.LoadKey(f.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // dialBroker opens a raw client session to the broker as user.
 func dialBroker(t testing.TB, f *testfarm.Farm, user string) *yamux.Session {
 	t.Helper()
-	s, err := tryDial(f.Broker, farmKey(t, f), user)
+	s, err := f.Dial("user", user, wire.Hello{Role: wire.RoleClient, Name: "reliability"})
 	if err != nil {
 		t.Fatalf("dial broker: %v", err)
 	}
 	return s
 }
 
-func tryDial(addr string, key []byte, user string) (*yamux.Session, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, _, err := transport.Dial(ctx, addr, key, wire.Hello{Role: wire.RoleClient, Name: "reliability", User: user})
-	return s, err
+// dialJobs opens a job session to the host a grant names, as user.
+func dialJobs(f *testfarm.Farm, g *wire.LeaseGrant, user string) (*yamux.Session, error) {
+	return f.DialVolunteer(g.Addr, g.Host, user)
 }
 
 // leaseReq is a raw lease stream.
@@ -179,10 +166,16 @@ func (j *testJob) send(c *wire.Conn) error {
 	return c.Send(&wire.JobSource{Source: j.Source})
 }
 
-// jobTo sends a job to a volunteer address and returns the result.
-func jobTo(t testing.TB, f *testfarm.Farm, addr string, req *testJob) (*wire.JobResult, error) {
+// jobTo sends a job to a volunteer and returns the result. It connects
+// with the credential of the user the job's token is for (as a real
+// client would), or "tester" if the token does not parse.
+func jobTo(t testing.TB, f *testfarm.Farm, host string, req *testJob) (*wire.JobResult, error) {
 	t.Helper()
-	s, err := tryDial(addr, farmKey(t, f), "tester")
+	user := "tester"
+	if cl, _, _, err := wire.ParseToken(req.Token); err == nil {
+		user = cl.User
+	}
+	s, err := f.DialVolunteer(addrOf(t, f, host), host, user)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package reliability
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/testfarm"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/wire"
@@ -56,16 +58,58 @@ func closedWithin(conn net.Conn, d time.Duration) (closed, gotError bool) {
 // attack is one kind of hostile connection.
 type attack struct {
 	name string
-	// run talks to addr and reports whether the peer closed the stream and sent an error.
-	run func(addr string, key []byte) (closed, gotError bool, err error)
+	// run talks to the target and reports whether the peer closed the stream and sent an error.
+	run func(tg target) (closed, gotError bool, err error)
 }
 
-func rawAttack(payload func() []byte, trickle bool) func(string, []byte) (bool, bool, error) {
-	return func(addr string, _ []byte) (bool, bool, error) {
-		conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+// target is a daemon under attack: its address and a TLS configuration
+// holding a valid user credential for it.
+type target struct {
+	addr string
+	tls  *tls.Config
+}
+
+// dialTLS completes a real mutual TLS handshake with the target.
+func dialTLS(tg target) (*tls.Conn, error) {
+	raw, err := net.DialTimeout("tcp", tg.addr, 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c := tls.Client(raw, tg.tls)
+	c.SetDeadline(time.Now().Add(wire.HandshakeTimeout))
+	if err := c.Handshake(); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// rawAttack sends payload where the TLS handshake should be.
+func rawAttack(payload func() []byte, trickle bool) func(target) (bool, bool, error) {
+	return func(tg target) (bool, bool, error) {
+		conn, err := net.DialTimeout("tcp", tg.addr, 3*time.Second)
 		if err != nil {
 			return false, false, err
 		}
+		return sendPayload(conn, payload, trickle)
+	}
+}
+
+// helloAttack completes the TLS handshake, then sends payload where the
+// hello should be.
+func helloAttack(payload func() []byte, trickle bool) func(target) (bool, bool, error) {
+	return func(tg target) (bool, bool, error) {
+		conn, err := dialTLS(tg)
+		if err != nil {
+			return false, false, err
+		}
+		return sendPayload(conn, payload, trickle)
+	}
+}
+
+func sendPayload(conn net.Conn, payload func() []byte, trickle bool) (bool, bool, error) {
+	{
 		defer conn.Close()
 		p := payload()
 		if trickle {
@@ -92,15 +136,16 @@ func rawAttack(payload func() []byte, trickle bool) func(string, []byte) (bool, 
 	}
 }
 
-// streamAttack authenticates properly, then sends payload on a yamux stream.
-func streamAttack(payload func() []byte) func(string, []byte) (bool, bool, error) {
-	return func(addr string, key []byte) (bool, bool, error) {
-		conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+// streamAttack connects properly (TLS and hello), then sends payload on a
+// yamux stream.
+func streamAttack(payload func() []byte) func(target) (bool, bool, error) {
+	return func(tg target) (bool, bool, error) {
+		conn, err := dialTLS(tg)
 		if err != nil {
 			return false, false, err
 		}
 		defer conn.Close()
-		if _, err := wire.ClientHandshake(conn, key, wire.Hello{Role: wire.RoleClient, Name: "mallory", User: "mallory"}); err != nil {
+		if _, err := wire.ClientHello(conn, wire.Hello{Role: wire.RoleClient, Name: "mallory"}); err != nil {
 			return false, false, err
 		}
 		s, err := yamux.Client(conn, transport.YamuxConfig())
@@ -121,17 +166,21 @@ func streamAttack(payload func() []byte) func(string, []byte) (bool, bool, error
 }
 
 func hello() []byte {
-	f, _ := wire.AppendFrame(nil, &wire.Hello{Version: wire.ProtocolVersion, Role: wire.RoleClient, Name: "x", User: "x", Nonce: make([]byte, wire.NonceSize)})
+	f, _ := wire.AppendFrame(nil, &wire.Hello{Version: wire.ProtocolVersion, Role: wire.RoleClient, Name: "x"})
 	return f
 }
 
 func attacks(msgType wire.Type) []attack {
 	garbage := func() []byte { b := make([]byte, 4096); rand.Read(b); return b }
 	return []attack{
-		{"4GiB frame before hello", rawAttack(func() []byte { return frame(0xffffffff, wire.TypeHello, nil) }, false)},
-		{"garbage before hello", rawAttack(func() []byte { return append(garbage(), hello()...) }, false)},
-		{"truncated hello", rawAttack(func() []byte { return hello()[:20] }, false)},
-		{"slow-loris hello", rawAttack(hello, true)},
+		{"4GiB frame instead of TLS", rawAttack(func() []byte { return frame(0xffffffff, wire.TypeHello, nil) }, false)},
+		{"garbage instead of TLS", rawAttack(func() []byte { return append(garbage(), hello()...) }, false)},
+		{"plain hello without TLS", rawAttack(hello, false)},
+		{"slow-loris TLS", rawAttack(hello, true)},
+		{"4GiB frame instead of hello", helloAttack(func() []byte { return frame(0xffffffff, wire.TypeHello, nil) }, false)},
+		{"garbage instead of hello", helloAttack(garbage, false)},
+		{"truncated hello", helloAttack(func() []byte { return hello()[:7] }, false)},
+		{"slow-loris hello", helloAttack(hello, true)},
 		{"4GiB frame after handshake", streamAttack(func() []byte { return frame(0xffffffff, msgType, nil) })},
 		// array32 declaring 2^31 elements, and map32 declaring 2^31 pairs
 		{"msgpack array 2^31", streamAttack(func() []byte { return frame(6, msgType, []byte{0xdd, 0x80, 0, 0, 0}) })},
@@ -142,10 +191,11 @@ func attacks(msgType wire.Type) []attack {
 }
 
 // TestHostileInput throws hostile connections at the broker's and a
-// volunteer's listen ports: a frame declaring 4 GiB, garbage before the
-// hello, a truncated hello, a slow-loris, and after a valid handshake a
-// 4 GiB frame, msgpack containers declaring 2^31 elements and an unknown
-// type. Each must end in a closed stream (with an error message where the
+// volunteer's listen ports: a frame declaring 4 GiB, garbage or a plain
+// hello where TLS should start, a slow-loris TLS handshake; after a real
+// TLS handshake, a 4 GiB frame, garbage, a truncated hello or a
+// slow-loris where the hello should be; and after the hello, a 4 GiB
+// frame, msgpack containers declaring 2^31 elements and an unknown type. Each must end in a closed stream (with an error message where the
 // stream is past authentication); RSS must grow by less than 50 MB; and a
 // normal compile must work during and after the attack.
 func TestHostileInput(t *testing.T) {
@@ -154,7 +204,6 @@ func TestHostileInput(t *testing.T) {
 	listen := testfarm.FreeAddr(t)
 	v := startVolunteer(f, "v1", 2, "--listen", listen)
 	f.WaitHosts("v1")
-	key := farmKey(t, f)
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "ok.c"), smallSource(11))
 	compile := func(when string) {
@@ -164,14 +213,18 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 	compile("before")
+	mallory, err := identity.Load(f.Identity("user", "mallory"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	targets := []struct {
 		name string
-		addr string
+		tg   target
 		pid  int
 		typ  wire.Type
 	}{
-		{"broker", f.Broker, f.BrokerProc().Cmd.Process.Pid, wire.TypeLeaseRequest},
-		{"volunteer", listen, v.proc.Cmd.Process.Pid, wire.TypeJobRequest},
+		{"broker", target{f.Broker, identity.ClientConfig(mallory, identity.Expect(identity.RoleBroker, ""))}, f.BrokerProc().Cmd.Process.Pid, wire.TypeLeaseRequest},
+		{"volunteer", target{listen, identity.ClientConfig(mallory, identity.Expect(identity.RoleHost, "v1"))}, v.proc.Cmd.Process.Pid, wire.TypeJobRequest},
 	}
 	const perAttack = 25 // connections of each kind, all at once
 	var rows []string
@@ -190,7 +243,7 @@ func TestHostileInput(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					closed, gotErr, err := a.run(tg.addr, key)
+					closed, gotErr, err := a.run(tg.tg)
 					mu.Lock()
 					defer mu.Unlock()
 					tl := got[a.name]

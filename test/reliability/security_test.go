@@ -1,9 +1,7 @@
 package reliability
 
 import (
-	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/testfarm"
-	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/lease"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -27,7 +25,7 @@ func securityFarm(t *testing.T) (*testfarm.Farm, map[string]*volunteer) {
 	return f, vols
 }
 
-func addrOf(t *testing.T, f *testfarm.Farm, host string) string {
+func addrOf(t testing.TB, f *testfarm.Farm, host string) string {
 	h := testfarm.HostOf(f.Status(), host)
 	if h == nil {
 		t.Fatalf("no host %s", host)
@@ -79,12 +77,17 @@ func TestVolunteerRefusesDangerousArguments(t *testing.T) {
 		{"-fdebug-prefix-map=/=/", "-I../../etc"},
 		{"--sysroot=/etc"},
 		{"-O2", "x.i"},
+		{"-fpass-plugin=" + filepath.Join(evil, "hook.so")},
+		{"-mllvm", "-print-after-all"},
+		{"-S"},
+		{"-c"},
+		{"-Xclang", "-load"},
 	}
 	okBefore := vols["v1"].jobs(wire.OutcomeOK) + vols["v2"].jobs(wire.OutcomeOK)
 	rejBefore := vols["v1"].jobs(wire.OutcomeRejected) + vols["v2"].jobs(wire.OutcomeRejected)
 	for _, args := range bad {
 		s, g := grab(t, f, "mallory", src)
-		r, err := jobTo(t, f, g.Addr, jobFor(t, g, src, args...))
+		r, err := jobTo(t, f, g.Host, jobFor(t, g, src, args...))
 		s.Close()
 		if err != nil {
 			t.Fatalf("%q: %v", args, err)
@@ -98,7 +101,7 @@ func TestVolunteerRefusesDangerousArguments(t *testing.T) {
 		s, g := grab(t, f, "mallory", src)
 		j := jobFor(t, g, src)
 		j.Ext, j.Kind = ek[0], ek[1]
-		r, err := jobTo(t, f, g.Addr, j)
+		r, err := jobTo(t, f, g.Host, j)
 		s.Close()
 		if err != nil || r.Rejected == "" {
 			t.Errorf("ext %q kind %q: not refused (%v)", ek[0], ek[1], err)
@@ -109,7 +112,7 @@ func TestVolunteerRefusesDangerousArguments(t *testing.T) {
 	s, g := grab(t, f, "mallory", src)
 	j := jobFor(t, g, src)
 	j.Compiler = filepath.Join(evil, "hook.sh")
-	r, err := jobTo(t, f, g.Addr, j)
+	r, err := jobTo(t, f, g.Host, j)
 	s.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +121,7 @@ func TestVolunteerRefusesDangerousArguments(t *testing.T) {
 	s, g = grab(t, f, "mallory", src)
 	j = jobFor(t, g, src, "-O2")
 	j.SourceName = "../../../../" + strings.TrimPrefix(filepath.Join(evil, "escaped.i"), "/")
-	r2, err := jobTo(t, f, g.Addr, j)
+	r2, err := jobTo(t, f, g.Host, j)
 	s.Close()
 	if err != nil || r2.Rejected != "" || r2.ExitCode != 0 {
 		t.Fatalf("hostile source name: %v %+v", err, r2)
@@ -170,32 +173,32 @@ func TestTokens(t *testing.T) {
 
 	// Replay: the first use runs, the second is refused.
 	s, g := grab(t, f, "alice", src)
-	r, err := jobTo(t, f, g.Addr, jobFor(t, g, src, "-O2"))
+	r, err := jobTo(t, f, g.Host, jobFor(t, g, src, "-O2"))
 	if err != nil || r.Rejected != "" || r.ExitCode != 0 {
 		t.Fatalf("first use: %v %+v", err, r)
 	}
-	r, err = jobTo(t, f, g.Addr, jobFor(t, g, src, "-O2"))
+	r, err = jobTo(t, f, g.Host, jobFor(t, g, src, "-O2"))
 	expect("replay", r, err, "already used")
 	s.Close()
 
 	// Another host.
 	s, g = grab(t, f, "alice", src)
 	otherHost := map[string]string{"v1": "v2", "v2": "v1"}[g.Host]
-	r, err = jobTo(t, f, addrOf(t, f, otherHost), jobFor(t, g, src, "-O2"))
+	r, err = jobTo(t, f, otherHost, jobFor(t, g, src, "-O2"))
 	expect("other host", r, err, "another host")
 
 	// Another source under the same token.
 	j := jobFor(t, g, other, "-O2")
-	r, err = jobTo(t, f, g.Addr, j)
+	r, err = jobTo(t, f, g.Host, j)
 	expect("other source", r, err, "another job")
 	j.Digest = jobFor(t, g, src).Digest // lie about the digest too
-	r, err = jobTo(t, f, g.Addr, j)
+	r, err = jobTo(t, f, g.Host, j)
 	expect("other source, lying digest", r, err, "does not match")
 
 	// A fingerprint other than the signed one.
 	j = jobFor(t, g, src, "-O2")
 	j.Fingerprint = "x86_64-linux-gnu gcc version 99"
-	r, err = jobTo(t, f, g.Addr, j)
+	r, err = jobTo(t, f, g.Host, j)
 	expect("other fingerprint", r, err, "fingerprint")
 
 	// Tampered claims (the user) and a token signed by another key.
@@ -208,25 +211,35 @@ func TestTokens(t *testing.T) {
 	tampered[i] = 'm'
 	j = jobFor(t, g, src, "-O2")
 	j.Token = tampered
-	r, err = jobTo(t, f, g.Addr, j)
+	r, err = jobTo(t, f, g.Host, j)
 	expect("tampered user", r, err, "bad signature")
 	_, foreign, _ := ed25519.GenerateKey(nil)
 	cl.Lease++
 	j.Token = lease.Sign(foreign, cl)
-	r, err = jobTo(t, f, g.Addr, j)
+	r, err = jobTo(t, f, g.Host, j)
 	expect("another broker's key", r, err, "bad signature")
 	s.Close()
 
 	// Expired: the farm's TTL is 1 s; the token expires with the lease.
 	s, g = grab(t, f, "alice", src)
 	time.Sleep(1300 * time.Millisecond)
-	r, err = jobTo(t, f, g.Addr, jobFor(t, g, src, "-O2"))
+	r, err = jobTo(t, f, g.Host, jobFor(t, g, src, "-O2"))
 	expect("expired", r, err, "expired")
 	s.Close()
 
-	// The volunteer records the token's user, whatever the client's hello says.
+	// A token is for its user: another user's credential cannot spend it.
 	s, g = grab(t, f, "alice", src)
-	vs, _, derr := transport.Dial(context.Background(), g.Addr, farmKey(t, f), wire.Hello{Role: wire.RoleClient, Name: "x", User: "mallory"})
+	r, err = jobTo(t, f, g.Host, func() *testJob {
+		j := jobFor(t, g, src, "-O2")
+		j.Token = append([]byte(nil), g.Token...)
+		return j
+	}())
+	if err != nil || r.Rejected != "" {
+		t.Fatalf("alice's own token: %v %+v", err, r)
+	}
+	s.Close()
+	s, g = grab(t, f, "alice", src)
+	vs, derr := f.DialVolunteer(g.Addr, g.Host, "mallory")
 	if derr != nil {
 		t.Fatal(derr)
 	}
@@ -236,51 +249,43 @@ func TestTokens(t *testing.T) {
 	m, rerr := c.Recv()
 	vs.Close()
 	s.Close()
-	if jr, ok := m.(*wire.JobResult); rerr != nil || !ok || jr.Rejected != "" {
-		t.Fatalf("job under another hello user: %v %+v", rerr, m)
+	if jr, ok := m.(*wire.JobResult); rerr != nil || !ok || !strings.Contains(jr.Rejected, "alice's, not mallory's") {
+		t.Fatalf("mallory spent alice's token: %v %+v", rerr, m)
 	}
-	var vlog string
-	for _, n := range []string{"v1", "v2"} {
-		vlog += f.Volunteer(n).Output()
-	}
-	for _, line := range strings.Split(vlog, "\n") {
-		if strings.Contains(line, "job start") && strings.Contains(line, "mallory") {
-			t.Fatalf("volunteer trusted the hello's user: %s", line)
-		}
-	}
+	refused["another user's token"] = m.(*wire.JobResult).Rejected
 
-	// Wrong key and no key: refused at the handshake, before any other message.
-	wrong := []byte("0123456789abcdef-not-the-farm-key")
-	for _, addr := range []string{f.Broker, addrOf(t, f, "v1")} {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _, err := transport.Dial(ctx, addr, wrong, wire.Hello{Role: wire.RoleClient, Name: "x", User: "eve"})
-		cancel()
+	// Another farm's credential: refused at the TLS handshake by the broker
+	// and by the volunteer, before any message.
+	eve, err := testfarm.Enroll(filepath.Join(t.TempDir(), "other-farm"), "user", "eve", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range []struct{ addr, role, name string }{{f.Broker, "broker", ""}, {addrOf(t, f, "v1"), "host", "v1"}} {
+		_, err := testfarm.DialAs(tg.addr, eve, identity.Expect(tg.role, tg.name), wire.Hello{Role: wire.RoleClient, Name: "x"})
 		if err == nil {
-			t.Fatalf("%s accepted a wrong key", addr)
+			t.Fatalf("%s accepted another farm's credential", tg.addr)
 		}
-		refused["wrong key "+addr] = err.Error()
-		// No key at all: skip the handshake and ask for a lease or a job directly.
+		refused["other farm "+tg.role] = err.Error()
+		// No TLS at all: a lease or job message sent in the clear is never answered.
 		for _, msg := range []wire.Message{&wire.LeaseRequest{Fingerprint: gccFP(t), Digest: make([]byte, 32)}, jobFor(t, g, src).JobRequest} {
-			conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+			conn, err := net.DialTimeout("tcp", tg.addr, 3*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
 			wire.WriteFrame(conn, msg)
 			conn.SetReadDeadline(time.Now().Add(wire.HandshakeTimeout + 2*time.Second))
 			typ, _, err := wire.ReadFrame(conn, wire.MaxJobFrame)
-			if err == nil && typ != wire.TypeError {
-				t.Fatalf("%s answered a %T without a handshake with frame type %d", addr, msg, typ)
+			if err == nil && (typ == wire.TypeLeaseGrant || typ == wire.TypeLeaseQueued || typ == wire.TypeJobResult) {
+				t.Fatalf("%s answered a %T sent without TLS with frame type %d", tg.addr, msg, typ)
 			}
 			conn.Close()
 		}
 	}
-	// Nothing was granted to the unauthenticated attempts.
+	// Nothing was granted to the refused attempts.
 	for _, u := range f.Status().Users {
 		if u.Name == "eve" {
-			t.Fatal("an unauthenticated user appears in the broker's users")
+			t.Fatal("a user of another farm appears in the broker's users")
 		}
 	}
-	sum := sha256.Sum256(src)
-	_ = sum
-	figure(t, "refused: replay, other host, other source (twice), other fingerprint, tampered claims, another broker's key, expired (TTL 1s); volunteer logged the token's user, not the hello's; wrong key refused by broker and volunteer; lease/job messages without a handshake never answered. Refusals: %d", len(refused))
+	figure(t, "refused: replay, other host, other source (twice), other fingerprint, tampered claims, another broker's key, expired (TTL 1s), another user's token; another farm's credential refused by broker and volunteer at TLS; lease/job messages without TLS never answered. Refusals: %d", len(refused))
 }
