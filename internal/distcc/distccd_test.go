@@ -345,9 +345,15 @@ func TestStockWhitelist(t *testing.T) {
 	}
 	d := startDistccd(t, "127.0.0.1")
 	src := preprocess(t, "gcc", "clean.c", cClean)
-	res, err := Compile(context.Background(), d.addr, Job{Compiler: "gcc", Args: []string{"-O2"}, Kind: ".o", Ext: ".i", Source: src}, Limits{})
-	if err != nil || res.ExitCode != 0 || len(res.Object) == 0 {
-		t.Fatalf("gcc: %+v, %v", res, err)
+	job := Job{Compiler: "gcc", Args: []string{"-O2", "-Wall"}, Kind: ".o", Ext: ".i", Source: src}
+	res, err := Compile(context.Background(), d.addr, job, Limits{})
+	if err != nil {
+		t.Fatalf("gcc: %v", err)
+	}
+	code, _, stderr, obj := localCompile(t, job)
+	if res.ExitCode != 0 || code != 0 || !bytes.Equal(res.Object, obj) || !bytes.Equal(res.Stderr, stderr) {
+		t.Fatalf("gcc: remote exit %d, %d object bytes, stderr %q; local exit %d, %d bytes, stderr %q",
+			res.ExitCode, len(res.Object), res.Stderr, code, len(obj), stderr)
 	}
 	// A name with no masquerade link is refused by closing the connection.
 	_, err = Compile(context.Background(), d.addr, Job{Compiler: "sh", Kind: ".o", Ext: ".i", Source: src}, Limits{})

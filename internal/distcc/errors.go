@@ -57,7 +57,8 @@ var (
 
 // Reasons for a KindProtocol error, also matched with errors.Is.
 var (
-	ErrBadToken        = errors.New("unexpected token")
+	ErrBadToken        = errors.New("not a protocol token")
+	ErrUnexpectedToken = errors.New("protocol token out of place")
 	ErrBadHex          = errors.New("parameter is not 8 lowercase hex digits")
 	ErrVersion         = errors.New("protocol version mismatch")
 	ErrTooLarge        = errors.New("declared length over the limit")

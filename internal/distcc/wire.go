@@ -28,6 +28,15 @@ const (
 	tokDOTO = "DOTO"
 )
 
+// knownTokens are every token of protocols 1 to 3 (the pump protocol
+// adds CDIR, NFIL, NAME, FILE, LINK and DOTD): one of them in the wrong
+// place is a confused peer, anything else not distcc at all.
+var knownTokens = map[string]bool{
+	tokDIST: true, tokARGC: true, tokARGV: true, tokDOTI: true,
+	tokDONE: true, tokSTAT: true, tokSERR: true, tokSOUT: true, tokDOTO: true,
+	"CDIR": true, "NFIL": true, "NAME": true, "FILE": true, "LINK": true, "DOTD": true,
+}
+
 const hexDigits = "0123456789abcdef"
 
 // appendHeader appends one item header exactly as dcc_x_token_int writes
@@ -131,8 +140,12 @@ func (rr *replyReader) header(token string) (uint32, *Error) {
 	if err != nil {
 		return 0, rr.readErr(op, err)
 	}
-	if string(rr.hdr[:4]) != token {
-		return 0, protoErr(op, ErrBadToken, "want %s, got %q", token, rr.hdr[:4])
+	if got := string(rr.hdr[:4]); got != token {
+		reason := ErrBadToken
+		if knownTokens[got] {
+			reason = ErrUnexpectedToken
+		}
+		return 0, protoErr(op, reason, "want %s, got %q", token, got)
 	}
 	v, ok := parseHex(rr.hdr[4:])
 	if !ok {
