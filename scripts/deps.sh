@@ -15,6 +15,7 @@ check clang clang
 check promtool prometheus
 check chromium chromium
 check redis-server redis-server
+check distccd distcc
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "deps: installing ${need[*]}"
 SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
