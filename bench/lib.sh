@@ -13,8 +13,8 @@ DISTCCD_PID=
 # the load gate never triggers and every job really goes through the farm.
 start_dcc_farm() {
 	local slots=$1
+	export DCC_USER=bench # the user farm_init enrols
 	farm_init "$OUT/farm"
-	export DCC_USER=bench
 	farm_host bench 64 1 "slots=$slots"
 	farm_start
 	farm_volunteer bench "$slots"

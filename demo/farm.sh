@@ -1,7 +1,7 @@
 # demo/farm.sh — shell helpers to run a throwaway dcc farm on loopback.
 # Sourced by demo/run.sh and the bench/ scripts; not meant to be run directly.
 #
-#   farm_init DIR            # key, state dir, runtime dir under DIR; sets FARM_* vars
+#   farm_init DIR            # state dir (the farm's CA), runtime dir under DIR; enrols the user; sets FARM_* vars
 #   farm_host NAME NCPUS POWER   (before farm_start) adds a line to the farm file
 #   farm_start               # starts the broker
 #   farm_volunteer NAME SLOTS    # starts a volunteer
@@ -20,25 +20,28 @@ free_port() {
 
 farm_init() {
 	FARM_DIR=$1
-	mkdir -p "$FARM_DIR/state" "$FARM_DIR/logs"
-	FARM_KEY=$FARM_DIR/key
-	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$FARM_KEY"
-	chmod 600 "$FARM_KEY"
+	mkdir -p "$FARM_DIR/state" "$FARM_DIR/logs" "$FARM_DIR/id"
 	FARM_FILE=$FARM_DIR/farm.txt
 	echo "# NAME NCPUS POWER" >"$FARM_FILE"
 	FARM_PORT=$(free_port)
 	FARM_HTTP=$(free_port)
+	FARM_HTTPS=$(free_port)
 	# The agent's unix socket path must be short: keep it under /tmp.
 	FARM_RT=$(mktemp -d /tmp/dccrt.XXXXXX)
-	export DCC_BROKER=127.0.0.1:$FARM_PORT DCC_KEY_FILE=$FARM_KEY DCC_RUNTIME_DIR=$FARM_RT
+	# The broker is the farm's CA: `broker enroll` makes the CA in the state
+	# directory if the broker has not yet, and writes one credential file.
+	FARM_USER=${DCC_USER:-${USER:-demo}}
+	"$BIN/broker" enroll user "$FARM_USER" --state "$FARM_DIR/state" --out "$FARM_DIR/id/user-$FARM_USER.pem" >/dev/null
+	unset DCC_USER
+	export DCC_BROKER=127.0.0.1:$FARM_PORT DCC_IDENTITY=$FARM_DIR/id/user-$FARM_USER.pem DCC_RUNTIME_DIR=$FARM_RT
 	export DCC_CONFIG=/nonexistent DCC_AGENT_IDLE=${DCC_AGENT_IDLE:-5m}
 }
 
 farm_host() { echo "$1 $2 $3" >>"$FARM_FILE"; }
 
 farm_start() {
-	"$BIN/broker" --listen "127.0.0.1:$FARM_PORT" --http "127.0.0.1:$FARM_HTTP" \
-		--farm "$FARM_FILE" --state "$FARM_DIR/state" --key "$FARM_KEY" \
+	"$BIN/broker" --listen "127.0.0.1:$FARM_PORT" --http "127.0.0.1:$FARM_HTTP" --https "127.0.0.1:$FARM_HTTPS" \
+		--farm "$FARM_FILE" --state "$FARM_DIR/state" \
 		--log-format console >"$FARM_DIR/logs/broker.log" 2>&1 &
 	FARM_PIDS+=($!)
 	local i
@@ -55,8 +58,11 @@ farm_start() {
 farm_volunteer() {
 	local name=$1 slots=$2 port
 	port=$(free_port)
+	# Each host its own credential, named after it.
+	"$BIN/broker" enroll host "$name" --state "$FARM_DIR/state" --out "$FARM_DIR/id/host-$name.pem" --force >/dev/null
 	"$BIN/volunteer" --broker "127.0.0.1:$FARM_PORT" --listen "127.0.0.1:$port" \
-		--name "$name" --slots "$slots" --key "$FARM_KEY" --control "$FARM_DIR/$name.ctl" \
+		--identity "$FARM_DIR/id/host-$name.pem" --slots "$slots" --control "$FARM_DIR/$name.ctl" \
+		--state "$FARM_DIR/volunteer-$name" \
 		--log-format console >"$FARM_DIR/logs/volunteer-$name.log" 2>&1 &
 	FARM_PIDS+=($!)
 }

@@ -28,8 +28,8 @@ trap 'echo; echo "demo: interrupted" >&2; exit 130' INT TERM
 say() { printf '%s\n' "$*"; }
 
 # --- farm -----------------------------------------------------------------
+export DCC_USER=${DCC_USER:-demo} # the name the demo enrols (farm_init)
 farm_init "$OUT/farm"
-export DCC_USER=${DCC_USER:-demo}
 # Both volunteers run on this one machine, so each sees the other's jobs,
 # the local preprocessing (and anything else running here) in the machine's
 # load average and would count it as "foreign" load, which makes the broker

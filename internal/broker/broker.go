@@ -61,9 +61,6 @@ type Broker struct {
 	closing  chan struct{}
 	closeMu  sync.Mutex
 	conns    map[*yamux.Session]identity.Peer // every open session and who holds it
-	// mismatchSeen rate-limits verification-mismatch evidence per
-	// reporter and host (guarded by mu).
-	mismatchSeen map[string]time.Time
 }
 
 type waitResult struct {
@@ -113,7 +110,7 @@ func New(cfg Config, logs logging.Loggers) (*Broker, error) {
 		cfg: cfg, log: logs.Log, lease: logs.Lease, sign: sk, store: st, ca: ca, revoked: rev,
 		start: now, sched: scheduler.New(sc, lease.FirstID(now)),
 		waiters: make(map[uint64]waiter), vols: make(map[string]*volunteerConn), exts: make(map[string]*external),
-		closing: make(chan struct{}), conns: make(map[*yamux.Session]identity.Peer), mismatchSeen: make(map[string]time.Time),
+		closing: make(chan struct{}), conns: make(map[*yamux.Session]identity.Peer),
 	}
 	b.tls = identity.ServerConfig(sid, nil) // who may do what is decided per connection in admit
 	if usage, err := st.loadUsage(); err != nil {

@@ -165,30 +165,19 @@ func (b *Broker) reloadRevocations() {
 	b.mu.Unlock()
 }
 
-// mismatchEvery is how often one reporter's claim that a host returned a
-// wrong object counts as evidence against that host.
-const mismatchEvery = 10 * time.Minute
-
 // mismatchEvidence feeds a user's report that host returned an object
-// differing from a local compile (DCC_VERIFY) to the host's health, as one
-// farm failure, at most once per mismatchEvery per reporter and host: a
-// report never blocks a host outright, and one user cannot block it by
-// repeating itself. Caller holds mu.
+// differing from a local compile (DCC_VERIFY) to the host's health: each
+// reporter counts once within the scheduler's window, and only several
+// reporters put the host on probation, then block it
+// (Scheduler.ReportMismatch): one user can neither block a host nor
+// repeat itself into doing so. Caller holds mu.
 func (b *Broker) mismatchEvidence(c client, host string, now time.Time) {
-	key := c.peer.Name + "\x00" + host
-	if last, ok := b.mismatchSeen[key]; ok && now.Sub(last) < mismatchEvery {
+	n, counted := b.sched.ReportMismatch(host, c.peer.Name, now)
+	if !counted {
 		b.m.refused.WithLabelValues("mismatch_limited").Inc()
 		return
 	}
-	if len(b.mismatchSeen) > 4096 {
-		for k, t := range b.mismatchSeen {
-			if now.Sub(t) >= mismatchEvery {
-				delete(b.mismatchSeen, k)
-			}
-		}
-	}
-	b.mismatchSeen[key] = now
-	b.log.Warn("verification mismatch reported: counted against the host's health", zap.String("host", host), zap.String("reported_by", c.String()))
-	b.sched.ReportOutcome(host, true, now)
+	b.log.Warn("verification mismatch reported: counted against the host's health", zap.String("host", host),
+		zap.String("reported_by", c.String()), zap.Int("reporters", n))
 	b.dispatchLocked(now)
 }

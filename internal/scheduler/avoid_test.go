@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,5 +38,40 @@ func TestAvoidHost(t *testing.T) {
 	}
 	if off, _ := s.Offered(fp, ""); off != 2 {
 		t.Fatalf("Offered = %d, want 2", off)
+	}
+}
+
+// TestMismatchEvidence: wrong-object reports count once per reporter; two
+// reporters put a host on probation, three block it with the reason
+// named; one reporter repeating itself changes nothing; evidence expires.
+func TestMismatchEvidence(t *testing.T) {
+	s := New(DefaultConfig(), 1)
+	s.SetFarmHost("h", 4, 2, 4, nil, t0)
+	s.Connect("h", Registration{Addr: "a", CPUs: 4, Slots: 4, Compilers: map[string]string{"fp": "x86"}}, t0)
+	s.UpdateLoad("h", Load{Available: true}, t0)
+	state := func() string { h, _ := s.Host("h"); return string(h.State) }
+	for i := 0; i < 5; i++ {
+		n, counted := s.ReportMismatch("h", "mallory", t0)
+		if n != 1 || counted != (i == 0) {
+			t.Fatalf("report %d by one user: %d reporters, counted %v", i, n, counted)
+		}
+	}
+	if st := state(); st != "healthy" {
+		t.Fatalf("one reporter moved the host to %s", st)
+	}
+	s.ReportMismatch("h", "bob", t0)
+	if st := state(); st != "probation" {
+		t.Fatalf("two reporters: %s, want probation", st)
+	}
+	s.ReportMismatch("h", "carol", t0)
+	h, _ := s.Host("h")
+	if h.State != "blocked" || !strings.Contains(h.Note, "3 users (DCC_VERIFY)") {
+		t.Fatalf("three reporters: %s %q", h.State, h.Note)
+	}
+	// An hour later the old evidence is gone: a new reporter alone counts 1.
+	later := t0.Add(2 * time.Hour)
+	s.Tick(later)
+	if n, _ := s.ReportMismatch("h", "dave", later); n != 1 {
+		t.Fatalf("evidence did not expire: %d reporters", n)
 	}
 }

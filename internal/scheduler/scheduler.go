@@ -10,6 +10,8 @@
 package scheduler
 
 import (
+	"cmp"
+	"fmt"
 	"math"
 	"slices"
 	"sort"
@@ -34,6 +36,13 @@ type Config struct {
 	BlockFor                                 time.Duration
 	// Rank orders hosts within the best tier (see tiering.Rank).
 	Rank tiering.Rank
+	// Reports that a host returned an object differing from a local
+	// compile (DCC_VERIFY) are evidence, counted once per reporter within
+	// MismatchWindow: MismatchProbation distinct reporters put the host on
+	// probation, MismatchBlock block it for BlockFor. No single user can
+	// take a host out.
+	MismatchWindow                   time.Duration
+	MismatchProbation, MismatchBlock int
 }
 
 // DefaultConfig returns the broker's defaults.
@@ -48,6 +57,10 @@ func DefaultConfig() Config {
 		RecoverAfter:   5,
 		BlockFor:       2 * time.Minute,
 		Rank:           tiering.RankSpeed,
+
+		MismatchWindow:    time.Hour,
+		MismatchProbation: 2,
+		MismatchBlock:     3,
 	}
 }
 
@@ -68,6 +81,8 @@ type Host struct {
 	failRun, okRun         int  // farm failures, and successes, in a row
 	onProbation            bool // set by ProbationAfter failures in a row, cleared by RecoverAfter successes in a row
 	blockedUntil           time.Time
+	blockWhy               string               // why blockedUntil was set, when not by failures
+	mismatch               map[string]time.Time // reporter -> when it last reported a wrong object
 	FarmSlots              int
 	offered                int // slots the volunteer offers
 	verdict                tiering.Verdict
@@ -345,6 +360,9 @@ func (s *Scheduler) SetAdmin(name string, drain, block *bool, reason string, now
 		h.AdminBlock = *block
 		h.blockedUntil = time.Time{}
 		h.blockNote = reason
+		if !*block {
+			h.mismatch = nil // the admin's word clears the users' evidence
+		}
 	}
 	s.refresh(i, now)
 	return true
@@ -391,7 +409,7 @@ func (h *Host) note() string {
 		if h.AdminBlock {
 			why = append(why, h.blockNote)
 		} else {
-			why = append(why, "blocked after repeated farm failures")
+			why = append(why, cmp.Or(h.blockWhy, "blocked after repeated farm failures"))
 		}
 	case tiering.Draining:
 		if h.AdminDrain {
@@ -625,6 +643,7 @@ func (s *Scheduler) ReportOutcome(host string, farmFailure bool, now time.Time) 
 		}
 		if s.cfg.BlockAfter > 0 && h.failRun >= s.cfg.BlockAfter {
 			h.blockedUntil = now.Add(s.cfg.BlockFor)
+			h.blockWhy = ""
 			h.failRun = 0
 			h.onProbation = true // back on probation when the block ends
 		}
@@ -637,6 +656,42 @@ func (s *Scheduler) ReportOutcome(host string, farmFailure bool, now time.Time) 
 		}
 	}
 	s.refresh(i, now)
+}
+
+// ReportMismatch records that reporter found an object from host that
+// differed from its own local compile (DCC_VERIFY). It returns how many
+// distinct reporters the host has within MismatchWindow and whether this
+// report counted (a reporter counts once per window). Enough of them put
+// the host on probation, then block it; a block's reason names them.
+func (s *Scheduler) ReportMismatch(host, reporter string, now time.Time) (reporters int, counted bool) {
+	i, ok := s.byName[host]
+	if !ok {
+		return 0, false
+	}
+	h := s.info[i]
+	if h.mismatch == nil {
+		h.mismatch = make(map[string]time.Time)
+	}
+	for r, at := range h.mismatch {
+		if now.Sub(at) >= s.cfg.MismatchWindow {
+			delete(h.mismatch, r)
+		}
+	}
+	if _, seen := h.mismatch[reporter]; !seen {
+		counted = true
+		h.mismatch[reporter] = now
+	}
+	n := len(h.mismatch)
+	if s.cfg.MismatchProbation > 0 && n >= s.cfg.MismatchProbation {
+		h.onProbation = true
+		h.okRun = 0
+	}
+	if s.cfg.MismatchBlock > 0 && n >= s.cfg.MismatchBlock && counted {
+		h.blockedUntil = now.Add(s.cfg.BlockFor)
+		h.blockWhy = fmt.Sprintf("objects differed from local compiles for %d users (DCC_VERIFY)", n)
+	}
+	s.refresh(i, now)
+	return n, counted
 }
 
 func (s *Scheduler) revokeHost(name string, now time.Time) []lease.Lease {

@@ -429,3 +429,11 @@ func AgentPIDs(runtimeDir string) []int {
 	}
 	return out
 }
+
+// Admin runs `dcc args...` in dir with an admin's credential ("ops"), as
+// the farm's admin would for dcc farm drain, block and the rest.
+func (f *Farm) Admin(dir string, args ...string) Result {
+	f.T.Helper()
+	env := append(f.Env("ops"), "DCC_IDENTITY="+f.Identity("admin", "ops"))
+	return Run(f.T, dir, env, filepath.Join(Bin(f.T), "dcc"), args...)
+}

@@ -98,7 +98,7 @@ func TestAdminCommands(t *testing.T) {
 	dir := srcDir(t)
 	farm := func(args ...string) testfarm.Result {
 		t.Helper()
-		return f.DCC(t.TempDir(), append([]string{"farm"}, args...)...)
+		return f.Admin(t.TempDir(), append([]string{"farm"}, args...)...)
 	}
 	ok := func(args ...string) {
 		t.Helper()

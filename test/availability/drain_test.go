@@ -17,14 +17,17 @@ import (
 // with the given drain rules, and volunteer "b" (power 1). Jobs run at the
 // volunteers' normal priority (--nice 0) so that their speed depends on
 // the compiler, not on what else the test machine runs.
-func drainFarm(t *testing.T, avail string) (*testfarm.Farm, string) {
+// drainFarm starts hosts a (preferred; its compiles are held at the
+// returned gate, shut) and b (plain gcc).
+func drainFarm(t *testing.T, avail string) (*testfarm.Farm, string, *testfarm.Gate) {
 	t.Helper()
+	gate := testfarm.NewGate(t, "gcc")
 	f := newFarm(t, testfarm.Host{Name: "a", CPUs: 2, Power: 3}, testfarm.Host{Name: "b", CPUs: 2, Power: 1})
 	f.StartBroker()
-	ctl := volunteer(t, f, "a", 2, avail, "--nice", "0")
+	ctl := volunteer(t, f, "a", 2, avail, "--nice", "0", "--compilers", gate.Path)
 	volunteer(t, f, "b", 2, "", "--nice", "0")
 	up(f, "a", "b")
-	return f, ctl
+	return f, ctl, gate
 }
 
 // pause runs `volunteer pause` on the control socket.
@@ -44,15 +47,15 @@ func resume(t *testing.T, ctl string) {
 	}
 }
 
-// slowOnA starts the slow compile and waits until it runs on host a.
-func slowOnA(t *testing.T, f *testfarm.Farm, dir, out string) *background {
+// heldOnA starts a compile of held.c and waits until it runs on host a,
+// held at its gate.
+func heldOnA(t *testing.T, f *testfarm.Farm, gate *testfarm.Gate, dir, out string) *background {
 	t.Helper()
-	before := strings.Count(f.Volunteer("a").Output(), "job start")
-	bg := startDCC(t, f, dir, nil, "gcc", "-O2", "-c", "slow.c", "-o", out)
+	bg := startDCC(t, f, dir, nil, "gcc", "-O2", "-c", "held.c", "-o", out)
 	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(f.Volunteer("a").Output(), "job start") == before {
-		if time.Now().After(deadline) {
-			t.Fatalf("the slow job did not start on a:\n%s", bg.output())
+	for gate.Held() == 0 {
+		if time.Now().After(deadline) || bg.finished() {
+			t.Fatalf("the held job did not start on a:\n%s", bg.output())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -86,9 +89,9 @@ func jobNices(f *testfarm.Farm) []int {
 	return out
 }
 
-func checkSlowObject(t *testing.T, dir, out string) {
+func checkHeldObject(t *testing.T, dir, out string) {
 	t.Helper()
-	if !bytes.Equal(readFile(t, filepath.Join(dir, out)), localObject(t, "gcc", "slow.c", "-O2")) {
+	if !bytes.Equal(readFile(t, filepath.Join(dir, out)), localObject(t, "gcc", "held.c", "-O2")) {
 		t.Fatal("object differs from a local gcc compile")
 	}
 }
@@ -98,14 +101,14 @@ func TestDrainWithJobsRunning(t *testing.T) {
 
 	t.Run("cancel", func(t *testing.T) {
 		t.Parallel()
-		f, ctl := drainFarm(t, "[availability]\ndrain = \"cancel\"\n")
+		f, ctl, gate := drainFarm(t, "[availability]\ndrain = \"cancel\"\n")
 		dir := srcDir(t)
 		a := f.Volunteer("a")
 		// Twice: the owner coming back is not the host's fault, so
 		// cancelled jobs must not put it on probation.
 		for round := 1; round <= 2; round++ {
-			out := fmt.Sprintf("slow%d.o", round)
-			bg := slowOnA(t, f, dir, out)
+			out := fmt.Sprintf("held%d.o", round)
+			bg := heldOnA(t, f, gate, dir, out)
 			pause(t, ctl, "owner back")
 			waitLog(t, a, "job cancelled: host draining", 5*time.Second)
 			code, stderr := bg.wait(t, 90*time.Second)
@@ -117,7 +120,7 @@ func TestDrainWithJobsRunning(t *testing.T) {
 				t.Fatalf("round %d: the cancelled job was reported as compiled on a:\n%s", round, stderr)
 			}
 			t.Logf("round %d: redone on %q (\"\" = locally)", round, host)
-			checkSlowObject(t, dir, out)
+			checkHeldObject(t, dir, out)
 			resume(t, ctl)
 			h := waitState(f, "a", "healthy", 5*time.Second)
 			if h.Busy != 0 {
@@ -134,10 +137,10 @@ func TestDrainWithJobsRunning(t *testing.T) {
 
 	t.Run("finish", func(t *testing.T) {
 		t.Parallel()
-		f, ctl := drainFarm(t, "[availability]\ndrain = \"finish\"\ngrace = \"30s\"\n")
+		f, ctl, gate := drainFarm(t, "[availability]\ndrain = \"finish\"\ngrace = \"60s\"\n")
 		dir := srcDir(t)
 		a := f.Volunteer("a")
-		bg := slowOnA(t, f, dir, "slow.o")
+		bg := heldOnA(t, f, gate, dir, "held.o")
 		pause(t, ctl, "owner back")
 		waitState(f, "a", "draining", 2*time.Second)
 		waitLog(t, a, "host unavailable: draining", 2*time.Second)
@@ -161,11 +164,12 @@ func TestDrainWithJobsRunning(t *testing.T) {
 		if h := testfarm.HostOf(f.Status(), "a"); h.Busy != 1 || h.State != "draining" {
 			t.Fatalf("a should still run its job: %+v", h)
 		}
+		gate.Open() // the job ends, well within the grace period
 		code, stderr := bg.wait(t, 60*time.Second)
 		if code != 0 || remoteHost(stderr) != "a" {
 			t.Fatalf("the running job did not finish on a: exit %d\n%s", code, stderr)
 		}
-		checkSlowObject(t, dir, "slow.o")
+		checkHeldObject(t, dir, "held.o")
 		if strings.Contains(a.Output(), "job cancelled") {
 			t.Fatalf("a job was cancelled within the grace period:\n%s", a.Output())
 		}
@@ -175,10 +179,10 @@ func TestDrainWithJobsRunning(t *testing.T) {
 
 	t.Run("finish-grace-over", func(t *testing.T) {
 		t.Parallel()
-		f, ctl := drainFarm(t, "[availability]\ndrain = \"finish\"\ngrace = \"1s\"\n")
+		f, ctl, gate := drainFarm(t, "[availability]\ndrain = \"finish\"\ngrace = \"1s\"\n")
 		dir := srcDir(t)
 		a := f.Volunteer("a")
-		bg := slowOnA(t, f, dir, "slow.o")
+		bg := heldOnA(t, f, gate, dir, "held.o")
 		start := time.Now()
 		pause(t, ctl, "owner back")
 		waitLog(t, a, "job cancelled: drain grace period over", 10*time.Second)
@@ -194,7 +198,7 @@ func TestDrainWithJobsRunning(t *testing.T) {
 		} else {
 			t.Logf("redone on %q (\"\" = locally)", h)
 		}
-		checkSlowObject(t, dir, "slow.o")
+		checkHeldObject(t, dir, "held.o")
 		resume(t, ctl)
 		waitState(f, "a", "healthy", 5*time.Second)
 	})

@@ -90,7 +90,9 @@ func TestHostHealth(t *testing.T) {
 	loc := testfarm.Run(t, dir, nil, "gcc", "-c", "bad.c", "-o", "bad.o")
 	for i := 0; i < 6; i++ {
 		r := f.DCC(dir, "gcc", "-c", "bad.c", "-o", "bad.o")
-		if r.Code != loc.Code || !strings.Contains(r.Stderr, "compile error on good") {
+		// The first goes to the farm (dcc then prints gcc's own
+		// diagnostics by compiling here); the agent sends the rest home.
+		if r.Code != loc.Code || !strings.Contains(r.Stderr, loc.Stderr) || (i == 0 && !strings.Contains(r.Stderr, "farm's compile on good printed diagnostics")) {
 			t.Fatalf("compile error %d: exit %d (local %d)\n%s", i, r.Code, loc.Code, r.Stderr)
 		}
 	}
@@ -134,17 +136,30 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("liar blocked without verification: %+v", h)
 	}
 
-	// DCC_VERIFY=1: every remote object is checked.
-	host, r = run("1", "checked.o")
-	if host != "liar" || !strings.Contains(r.Stderr, "differs from a local compile") {
-		t.Fatalf("mismatch not detected (host %q):\n%s", host, r.Stderr)
+	// DCC_VERIFY=1: every remote object is checked. A mismatch is evidence
+	// against the host, once per reporter: one user cannot take a host
+	// out; two put it on probation; a third blocks it.
+	runAs := func(user, out string) (string, testfarm.Result) {
+		t.Helper()
+		r := testfarm.Run(t, dir, append(f.Env(user), "DCC_VERIFY=1"), dcc, "gcc", "-O2", "-c", "quick.c", "-o", out)
+		if r.Code != 0 {
+			t.Fatalf("%s: exit %d\n%s", user, r.Code, r.Stderr)
+		}
+		return remoteHost(r.Stderr), r
 	}
-	if !bytes.Equal(readFile(t, filepath.Join(dir, "checked.o")), want) {
-		t.Fatal("dcc did not write the local object after a mismatch")
-	}
-	h := waitState(f, "liar", "blocked", 2*time.Second)
-	if h.Tier != 0 || !strings.Contains(h.Note, "DCC_VERIFY") {
-		t.Fatalf("reported host: %+v", h)
+	for i, step := range []struct{ user, state string }{{"tester", "healthy"}, {"tester", "healthy"}, {"tess", "probation"}, {"tom", "blocked"}} {
+		out := fmt.Sprintf("checked%d.o", i)
+		host, r = runAs(step.user, out)
+		if host != "liar" || !strings.Contains(r.Stderr, "differs from a local compile") {
+			t.Fatalf("report %d (%s): mismatch not detected (host %q):\n%s", i, step.user, host, r.Stderr)
+		}
+		if !bytes.Equal(readFile(t, filepath.Join(dir, out)), want) {
+			t.Fatal("dcc did not write the local object after a mismatch")
+		}
+		h := waitState(f, "liar", step.state, 2*time.Second)
+		if step.state == "blocked" && (h.Tier != 0 || !strings.Contains(h.Note, "DCC_VERIFY")) {
+			t.Fatalf("reported host: %+v", h)
+		}
 	}
 	if !strings.Contains(f.BrokerProc().Output(), "verification mismatch") {
 		t.Fatal("the broker did not log the mismatch")

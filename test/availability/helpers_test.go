@@ -36,19 +36,11 @@ int main(void) { printf("%d\n", quick(3)); return 0; }
 // badC has an error in the user's code.
 const badC = "int g(void) { return undefined_symbol + 1; }\n"
 
-// slowFuncs functions in slow.c take gcc -O2 about 2 s of CPU on the
-// 2-core machine these tests were written on (measured: 300 functions,
-// 2.4 s user): long enough to drain a host while the job runs.
-const slowFuncs = 250
-
-func slowC() string {
-	var b strings.Builder
-	for i := 0; i < slowFuncs; i++ {
-		fmt.Fprintf(&b, "int f%d(int *a, int n) { int s = %d; for (int j = 0; j < n; j++) { s += a[j] * %d ^ (s >> 3); if (s & 1) s = s * 3 + a[(j+%d) %% n]; } return s; }\n",
-			i, i, i%7+1, i)
-	}
-	return b.String()
-}
+// heldC is the source of the jobs tests hold at a gate (testfarm.Gate) to
+// keep them running as long as the test needs: long by construction, not
+// by the machine's speed.
+const heldC = `int held(int *a, int n) { int s = 0; for (int j = 0; j < n; j++) s += a[j] * 3; return s; }
+`
 
 // newFarm is testfarm.New with tiers that do not depend on the load other
 // processes put on the test machine: a host drops a tier only above a
@@ -79,13 +71,13 @@ func readFile(t testing.TB, p string) []byte {
 	return b
 }
 
-// srcDir returns a fresh directory holding quick.c, bad.c and slow.c.
+// srcDir returns a fresh directory holding quick.c, bad.c and held.c.
 func srcDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	writeFile(t, dir, "quick.c", quickC, 0o644)
 	writeFile(t, dir, "bad.c", badC, 0o644)
-	writeFile(t, dir, "slow.c", slowC(), 0o644)
+	writeFile(t, dir, "held.c", heldC, 0o644)
 	return dir
 }
 
@@ -95,7 +87,7 @@ var (
 )
 
 // localObject compiles src with compiler and flags in a fresh directory
-// and returns the object (memoised: the slow file is compiled once).
+// and returns the object (memoised).
 func localObject(t testing.TB, compiler, src string, flags ...string) []byte {
 	t.Helper()
 	key := compiler + " " + src + " " + strings.Join(flags, " ")

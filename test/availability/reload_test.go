@@ -14,12 +14,13 @@ import (
 func TestFarmFileReload(t *testing.T) {
 	t.Parallel()
 	keep := testfarm.Host{Name: "keep", CPUs: 2, Power: 1}
-	doomed := testfarm.Host{Name: "doomed", CPUs: 2, Power: 5} // preferred: the slow job runs there
+	doomed := testfarm.Host{Name: "doomed", CPUs: 2, Power: 5} // preferred: the held job runs there
+	gate := testfarm.NewGate(t, "gcc")
 	late := testfarm.Host{Name: "late", CPUs: 2, Power: 2}
 	f := newFarm(t, keep, doomed)
 	f.StartBroker()
 	volunteer(t, f, "keep", 2, "")
-	volunteer(t, f, "doomed", 2, "")
+	volunteer(t, f, "doomed", 2, "", "--compilers", gate.Path) // its jobs run until the test lets them
 	volunteer(t, f, "late", 2, "")
 	up(f, "keep", "doomed")
 	reloads := func() int { return strings.Count(f.BrokerProc().Output(), "farm file reloaded") }
@@ -47,9 +48,8 @@ func TestFarmFileReload(t *testing.T) {
 
 	// Removing a host revokes its leases; the job is redone elsewhere.
 	dir := srcDir(t)
-	before := strings.Count(f.Volunteer("doomed").Output(), "job start")
-	bg := startDCC(t, f, dir, nil, "gcc", "-O2", "-c", "slow.c", "-o", "slow.o")
-	for strings.Count(f.Volunteer("doomed").Output(), "job start") == before {
+	bg := startDCC(t, f, dir, nil, "gcc", "-O2", "-c", "held.c", "-o", "held.o")
+	for gate.Held() == 0 {
 		if bg.finished() {
 			t.Fatalf("dcc ended before the job started:\n%s", bg.output())
 		}
@@ -79,7 +79,7 @@ func TestFarmFileReload(t *testing.T) {
 	if h := remoteHost(stderr); h == "doomed" {
 		t.Fatalf("the job of a revoked lease finished on the removed host:\n%s", stderr)
 	}
-	checkSlowObject(t, dir, "slow.o")
+	checkHeldObject(t, dir, "held.o")
 	waitLog(t, f.Volunteer("doomed"), "job cancelled by broker", time.Second)
 	for i := 0; i < 3; i++ {
 		if h, r := compile(t, f, dir, "gcc", "quick.c", "q.o", "-O2"); h == "doomed" || h == "" {

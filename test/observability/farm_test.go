@@ -70,7 +70,7 @@ func startBusyFarm(t *testing.T) *busyFarm {
 		f.StartVolunteer(h.Name, 2, "--http", addr)
 	}
 	f.WaitHosts("a", "b", "c")
-	if r := f.DCC(bf.dir, "farm", "drain", "c"); r.Code != 0 {
+	if r := f.Admin(bf.dir, "farm", "drain", "c"); r.Code != 0 {
 		t.Fatalf("dcc farm drain c: %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	writeSources(t, bf.dir)

@@ -208,7 +208,7 @@ func TestNetworkFaults(t *testing.T) {
 		killAgents(f) // a fresh agent dials a fresh connection through the proxy
 		// Each fault counts as farm failures against v1; lift the resulting
 		// block so that every case starts with a usable host.
-		if r := f.DCC(dir, "farm", "unblock", "v1"); r.Code != 0 {
+		if r := f.Admin(dir, "farm", "unblock", "v1"); r.Code != 0 {
 			t.Fatalf("unblock: %s", r.Stderr)
 		}
 		f.WaitHosts("v1")
