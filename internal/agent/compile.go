@@ -12,6 +12,7 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/buildinfo"
 	"github.com/dcc-farm/dcc/internal/compilerargs"
+	"github.com/dcc-farm/dcc/internal/distcc"
 	"github.com/dcc-farm/dcc/internal/scheduler"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -161,7 +162,10 @@ func (at *attempt) unreserve() {
 func (at *attempt) request() *wire.AgentResult {
 	at.leaseReq = &wire.LeaseRequest{Fingerprint: at.fp, Lang: at.req.Lang, SourceBytes: at.size,
 		MaxWaitMs: at.req.MaxWaitMs, File: at.req.File, LocalSlotFree: at.reserved,
-		LocalEstimateMs: at.localEst.Milliseconds(), Avoid: at.avoid}
+		LocalEstimateMs: at.localEst.Milliseconds(), Avoid: at.avoid,
+		// A stock distccd compiles preprocessed text only: not a source
+		// whose includes were inlined, nor assembler.
+		NeedsDCC: isRewritten(at.req) || at.req.Ext == ".s"}
 	if at.src.known() {
 		at.leaseReq.Digest = at.src.digest
 	}
@@ -303,11 +307,22 @@ func (at *attempt) runJob() *wire.AgentResult {
 		return fallback(at.jl, "diagnostics", "the farm's last compile of this source printed diagnostics: compiling here prints them exactly")
 	}
 	start := time.Now()
-	res, err := at.a.sendJob(at.ctx, g, at.req, at.fp, src, at.src.digest)
+	var res *wire.JobResult
+	if g.Protocol == "distcc" {
+		res, err = sendDistcc(at.ctx, g, at.req, src)
+	} else {
+		res, err = at.a.sendJob(at.ctx, g, at.req, at.fp, src, at.src.digest)
+	}
 	if err != nil {
 		if at.ctx.Err() != nil {
 			at.release(wire.OutcomeCancelled, "dcc went away")
 			return fallback(at.jl, "cancelled", "dcc went away")
+		}
+		if errors.Is(err, distcc.ErrBadJob) {
+			// Not a job a stock distccd takes: compile it here, without
+			// blaming the host.
+			at.release(wire.OutcomeCancelled, err.Error())
+			return fallback(at.jl, "rejected", "%s (distccd) cannot take this job: %v", g.Host, err)
 		}
 		at.release(wire.OutcomeFailed, err.Error())
 		at.failedOn = g.Host
@@ -328,7 +343,23 @@ func (at *attempt) runJob() *wire.AgentResult {
 	if res.ExitCode == 0 {
 		at.a.local.observeRemote(time.Duration(res.WallMs)*time.Millisecond, time.Since(start), g.Power, int64(len(src)))
 	}
-	return &wire.AgentResult{Host: g.Host, Tier: g.Tier, WaitMs: g.WaitMs, Log: at.jl.lines, Result: *res}
+	return &wire.AgentResult{Host: g.Host, Protocol: g.Protocol, Verify: g.Verify, Tier: g.Tier, WaitMs: g.WaitMs, Log: at.jl.lines, Result: *res}
+}
+
+// sendDistcc runs a job on a stock distccd over distcc's protocol 1
+// (internal/distcc): no token (distccd knows none), no encryption. A
+// malformed or hostile reply is an error, never an object.
+func sendDistcc(ctx context.Context, g *wire.LeaseGrant, req *wire.AgentCompile, src []byte) (*wire.JobResult, error) {
+	r, err := distcc.Compile(ctx, g.Addr, distcc.Job{Compiler: req.Driver, Args: req.Args, Kind: req.Kind, Ext: req.Ext, Source: src}, distcc.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	res := &wire.JobResult{ExitCode: r.ExitCode, Stdout: r.Stdout, Stderr: r.Stderr, WallMs: r.Wall.Milliseconds()}
+	if r.ExitCode == 0 {
+		sum := sha256.Sum256(r.Object)
+		res.Output, res.Digest = r.Object, sum[:]
+	}
+	return res, nil
 }
 
 // rejected handles a job the host refused or could not finish, by its

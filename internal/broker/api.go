@@ -174,6 +174,7 @@ type external struct {
 	load        *scheduler.Load // nil: none reported
 	last        *wire.HostStatus
 	skew        time.Duration // the volunteer's clock minus the broker's, from its last report
+	sandbox     string        // what confines its compiles, from its registration
 }
 
 func (b *Broker) ext(name string) *external {

@@ -46,7 +46,8 @@ type Broker struct {
 	farm     *farm.Farm
 	waiters  map[uint64]waiter
 	vols     map[string]*volunteerConn
-	exts     map[string]*external // per host: outside monitors' reports and the last volunteer status
+	exts     map[string]*external   // per host: outside monitors' reports and the last volunteer status
+	distcc   map[string]*distccHost // the farm file's stock distccd hosts
 	reclaims []status.Reclaim
 
 	nextReq  atomic.Uint64
@@ -64,10 +65,12 @@ type Broker struct {
 }
 
 type waitResult struct {
-	queued *wire.LeaseQueued // a notice for the client; the wait goes on
-	grant  *scheduler.Grant
-	addr   string // where the granted host takes jobs
-	denied string
+	queued   *wire.LeaseQueued // a notice for the client; the wait goes on
+	grant    *scheduler.Grant
+	addr     string // where the granted host takes jobs
+	protocol string // "distcc" for a stock distccd
+	verify   bool   // the client must check the object against a local compile
+	denied   string
 }
 
 type volunteerConn struct {
@@ -131,7 +134,9 @@ func (b *Broker) applyFarm(f *farm.Farm, now time.Time) {
 	for _, name := range f.Names() {
 		h := f.Hosts[name]
 		b.sched.SetFarmHost(h.Name, h.CPUs, h.Power, h.Slots, h.Targets, now)
+		b.sched.SetAccess(h.Name, h.Users, h.Distcc())
 	}
+	b.applyDistcc(f)
 	if old != nil {
 		for name := range old.Hosts {
 			if _, ok := f.Hosts[name]; !ok {
@@ -176,6 +181,7 @@ func (b *Broker) Start() error {
 	}
 	go b.acceptLoop()
 	go b.tickLoop()
+	go b.probeDistcc()
 	go b.watchFarm()
 	b.log.Info("broker listening", zap.String("addr", ln.Addr().String()), zap.String("http", b.HTTPAddr()),
 		zap.String("https", b.HTTPSAddr()), zap.String("ca", b.ca.ID()))

@@ -240,9 +240,11 @@ func (ls *leaseStream) request(req *wire.LeaseRequest) (uint64, waiter, wire.Mes
 	w := waiter{ch: make(chan waitResult, 1), req: req}
 	localEst := clampDuration(req.LocalEstimateMs, maxLocalEstimate)
 
+	sreq := scheduler.Request{ID: id, User: ls.user, Fingerprint: req.Fingerprint, Holder: ls.holder, File: req.File,
+		Deadline: now.Add(b.maxWait(req)), Avoid: req.Avoid, NeedsDCC: req.NeedsDCC}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if d := b.unservable(req); d != nil {
+	if d := b.unservable(sreq); d != nil {
 		return 0, w, d
 	}
 	if b.sched.Queue().Waiting(ls.user) >= b.cfg.MaxQueued {
@@ -250,8 +252,7 @@ func (ls *leaseStream) request(req *wire.LeaseRequest) (uint64, waiter, wire.Mes
 		return 0, w, &wire.LeaseDenied{Code: wire.DenyBusy, Reason: fmt.Sprintf("%d requests of %s already wait", b.cfg.MaxQueued, ls.user)}
 	}
 	b.waiters[id] = w
-	b.sched.Enqueue(scheduler.Request{ID: id, User: ls.user, Fingerprint: req.Fingerprint, Holder: ls.holder, File: req.File,
-		Deadline: now.Add(b.maxWait(req)), Avoid: req.Avoid}, now)
+	b.sched.Enqueue(sreq, now)
 	b.dispatchLocked(now)
 	if len(w.ch) > 0 {
 		return id, w, nil // granted at once
@@ -275,8 +276,8 @@ func (ls *leaseStream) request(req *wire.LeaseRequest) (uint64, waiter, wire.Mes
 
 // unservable returns the denial for a request no usable host can take,
 // or nil. Caller holds mu.
-func (b *Broker) unservable(req *wire.LeaseRequest) *wire.LeaseDenied {
-	offered, usable := b.sched.Offered(req.Fingerprint, req.Avoid)
+func (b *Broker) unservable(req scheduler.Request) *wire.LeaseDenied {
+	offered, usable := b.sched.OfferedTo(req)
 	if usable > 0 {
 		return nil
 	}
@@ -337,6 +338,7 @@ func (ls *leaseStream) hold(res waitResult, req *wire.LeaseRequest) bool {
 	err := ls.c.Send(&wire.LeaseGrant{
 		LeaseID: uint64(lid), Host: g.Lease.Host, Addr: res.addr, Tier: g.Lease.Tier, Power: g.Lease.Power,
 		TTLMs: b.cfg.LeaseTTL.Milliseconds(), WaitMs: g.Wait.Milliseconds(), Token: b.token(g, req), Speed: g.Speed,
+		Protocol: res.protocol, Verify: res.verify,
 	})
 	if err != nil {
 		b.releaseLease(lid, "client_gone", "send grant: "+err.Error())
@@ -487,11 +489,15 @@ func (b *Broker) dispatchLocked(now time.Time) {
 			zap.String("host", g.Lease.Host), zap.Int("tier", g.Lease.Tier), zap.Duration("waited", g.Wait), zap.String("file", g.Lease.File))
 		b.m.granted.WithLabelValues(fmt.Sprint(g.Lease.Tier)).Inc()
 		b.m.wait.Observe(g.Wait.Seconds())
-		addr := ""
+		res := waitResult{grant: &g}
 		if h, ok := b.sched.Host(g.Lease.Host); ok {
-			addr = h.Addr
+			res.addr = h.Addr
+			if h.Distcc {
+				res.protocol = "distcc"
+				res.verify = b.verifyDistcc(h.Name)
+			}
 		}
-		w.deliver(waitResult{grant: &g, addr: addr})
+		w.deliver(res)
 	}
 }
 

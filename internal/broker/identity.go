@@ -172,6 +172,17 @@ func (b *Broker) reloadRevocations() {
 // (Scheduler.ReportMismatch): one user can neither block a host nor
 // repeat itself into doing so. Caller holds mu.
 func (b *Broker) mismatchEvidence(c client, host string, now time.Time) {
+	if h, ok := b.sched.Host(host); ok && h.Distcc {
+		// A stock distccd cannot prove which compiler it runs, and the
+		// broker asked for the check: a differing object blocks it until
+		// an admin unblocks it.
+		t := true
+		reason := fmt.Sprintf("object differed from a local compile (checked by %s): distccd's compiler is not the declared one", c.peer.Name)
+		b.sched.SetAdmin(host, nil, &t, reason, now)
+		b.log.Error("distccd host blocked: its object differed from a local compile", zap.String("host", host), zap.String("reported_by", c.String()))
+		b.dispatchLocked(now)
+		return
+	}
 	n, counted := b.sched.ReportMismatch(host, c.peer.Name, now)
 	if !counted {
 		b.m.refused.WithLabelValues("mismatch_limited").Inc()

@@ -35,7 +35,23 @@ func (b *Broker) Status(explain string) *status.Doc {
 			Name: name, Addr: h.Addr, CPUs: h.CPUs, Power: h.Power, Slots: h.Slots, Busy: h.Busy,
 			Tier: v.Tier, Reason: v.Reason, State: string(h.State), Load1: h.Load1, Load5: h.Load5, Load15: h.Load15,
 			JobsDone: h.JobsDone, Failures: h.Failures, Compilers: comps, Note: h.Note, ClockSkewMs: b.ext(name).skew.Milliseconds(),
+			Protocol: "dcc", Auth: "mtls", Users: h.Users, Sandbox: b.ext(name).sandbox,
 		})
+		if h.Distcc {
+			hs := &doc.Hosts[len(doc.Hosts)-1]
+			hs.Protocol, hs.Auth = "distcc", "unauthenticated"
+			if d := b.distcc[name]; d != nil {
+				hs.Addr = d.addr
+				if d.err != "" {
+					hs.Note = strings.TrimPrefix(hs.Note+"; "+d.err, "; ")
+				} else if d.probeFail != "" && !h.Connected {
+					hs.Note = strings.TrimPrefix(hs.Note+"; distccd does not answer: "+d.probeFail, "; ")
+				}
+				if len(comps) == 0 && d.fingerprint != "" {
+					hs.Compilers = []string{d.fingerprint}
+				}
+			}
+		}
 		if v.Tier > 0 {
 			doc.Slots += h.Slots
 		}

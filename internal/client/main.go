@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -157,13 +158,17 @@ func StatusCmd(args []string, out io.Writer) int {
 // PrintTable renders the status document as a compact terminal table.
 func PrintTable(out io.Writer, doc *status.Doc) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "HOST\tSTATE\tTIER\tBUSY/SLOTS\tLOAD1\tCPUS\tPOWER\tJOBS\tWHY\n")
+	fmt.Fprintf(tw, "HOST\tSTATE\tTIER\tBUSY/SLOTS\tLOAD1\tCPUS\tPOWER\tJOBS\tPROTOCOL\tWHY\n")
 	for _, h := range doc.Hosts {
 		why := h.Reason
 		if h.Note != "" { // why it is unavailable or blocked
 			why += ": " + h.Note
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%.2f\t%d\t%g\t%d\t%s\n", h.Name, h.State, h.Tier, h.Busy, h.Slots, h.Load1, h.CPUs, h.Power, h.JobsDone, why)
+		proto := cmp.Or(h.Protocol, "dcc")
+		if h.Auth == "unauthenticated" {
+			proto += " (unauthenticated)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d/%d\t%.2f\t%d\t%g\t%d\t%s\t%s\n", h.Name, h.State, h.Tier, h.Busy, h.Slots, h.Load1, h.CPUs, h.Power, h.JobsDone, proto, why)
 	}
 	tw.Flush()
 	if len(doc.Users) > 0 {

@@ -6,14 +6,25 @@
 //	linux7  16     4
 //	desk12  2      1      weight=1
 //
-// Recognised keys: slots (default: ncpus), targets (comma-separated target
-// triples the host may serve; default any). Unknown keys are kept in Extra.
+// Recognised keys:
+//
+//	slots=N          jobs at once (default: ncpus)
+//	targets=T,...    target triples the host may serve (default: any)
+//	users=U,...      the users it serves (default: everyone)
+//	protocol=distcc  a stock distccd, not a dcc volunteer (default: dcc)
+//	addr=HOST:PORT   a distccd's address (default: NAME:3632)
+//	compiler=C       a distccd's compiler: a fingerprint ("TARGET VERSION
+//	                 LINE", as dcc status lists them) or a name (gcc, clang,
+//	                 ...) that the broker resolves on its own machine
+//
+// Unknown keys are kept in Extra.
 package farm
 
 import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"sort"
@@ -28,9 +39,24 @@ type Host struct {
 	Power   float64
 	Slots   int      // 0: as many as the volunteer offers, capped at CPUs... see Broker
 	Targets []string // empty: any
-	Extra   map[string]string
-	Line    int
+	Users   []string // empty: everyone
+	// Protocol is ProtocolDCC (a volunteer registers) or ProtocolDistcc
+	// (a stock distccd at Addr, offering Compiler; the broker probes it).
+	Protocol string
+	Addr     string
+	Compiler string
+	Extra    map[string]string
+	Line     int
 }
+
+// Protocols a farm host speaks.
+const (
+	ProtocolDCC    = "dcc"
+	ProtocolDistcc = "distcc"
+)
+
+// Distcc reports whether the host is a stock distccd.
+func (h Host) Distcc() bool { return h.Protocol == ProtocolDistcc }
 
 // Farm is a parsed farm file.
 type Farm struct {
@@ -79,15 +105,14 @@ func Parse(r io.Reader) (*Farm, error) {
 	for sc.Scan() {
 		n++
 		raw := sc.Text()
-		line := raw
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
+		bad := func(msg string) error { return &ParseError{Line: n, Text: raw, Msg: msg} }
+		fields, ok := splitFields(raw)
+		if !ok {
+			return nil, bad("unterminated quote")
 		}
-		fields := strings.Fields(line)
 		if len(fields) == 0 {
 			continue
 		}
-		bad := func(msg string) error { return &ParseError{Line: n, Text: raw, Msg: msg} }
 		if fields[0] == "user" {
 			if len(fields) != 3 || !strings.HasPrefix(fields[2], "weight=") {
 				return nil, bad("want: user NAME weight=W")
@@ -102,7 +127,7 @@ func Parse(r io.Reader) (*Farm, error) {
 		if len(fields) < 3 {
 			return nil, bad("want: NAME NCPUS POWER [key=value...]")
 		}
-		h := Host{Name: fields[0], Line: n, Extra: map[string]string{}}
+		h := Host{Name: fields[0], Line: n, Extra: map[string]string{}, Protocol: ProtocolDCC}
 		cpus, err := strconv.Atoi(fields[1])
 		if err != nil || cpus < 1 || cpus > 4096 {
 			return nil, bad("NCPUS must be an integer from 1 to 4096")
@@ -126,11 +151,24 @@ func Parse(r io.Reader) (*Farm, error) {
 				}
 				h.Slots = s
 			case "targets":
-				for _, t := range strings.Split(v, ",") {
-					if t = strings.TrimSpace(t); t != "" {
-						h.Targets = append(h.Targets, t)
-					}
+				h.Targets = list(v)
+			case "users":
+				h.Users = list(v)
+				if len(h.Users) == 0 {
+					return nil, bad("users= names no user")
 				}
+			case "protocol":
+				if v != ProtocolDCC && v != ProtocolDistcc {
+					return nil, bad("protocol must be dcc or distcc")
+				}
+				h.Protocol = v
+			case "addr":
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return nil, bad("addr must be HOST:PORT")
+				}
+				h.Addr = v
+			case "compiler":
+				h.Compiler = v
 			default:
 				h.Extra[k] = v
 			}
@@ -138,12 +176,68 @@ func Parse(r io.Reader) (*Farm, error) {
 		if _, dup := farm.Hosts[h.Name]; dup {
 			return nil, bad("host listed twice")
 		}
+		if h.Distcc() {
+			if h.Compiler == "" {
+				return nil, bad("a distccd host needs compiler= (a fingerprint or a name such as gcc): distccd cannot say which compiler it has")
+			}
+			if h.Addr == "" {
+				h.Addr = net.JoinHostPort(h.Name, "3632")
+			}
+		} else if h.Addr != "" || h.Compiler != "" {
+			return nil, bad("addr= and compiler= are for protocol=distcc hosts; a volunteer reports its own")
+		}
 		farm.Hosts[h.Name] = h
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("farm file: %w", err)
 	}
 	return farm, nil
+}
+
+// splitFields splits a line into white-space separated fields, up to a
+// '#' that starts a comment; a double-quoted part of a field keeps its
+// spaces (compiler="x86_64-linux-gnu gcc version 12.2.0") and loses its
+// quotes. ok is false for an unterminated quote.
+func splitFields(line string) (fields []string, ok bool) {
+	var cur strings.Builder
+	in, started := false, false
+	for _, r := range line {
+		switch {
+		case r == '"':
+			in, started = !in, true
+		case in:
+			cur.WriteRune(r)
+		case r == '#':
+			goto end
+		case r == ' ' || r == '\t':
+			if started {
+				fields = append(fields, cur.String())
+				cur.Reset()
+				started = false
+			}
+		default:
+			cur.WriteRune(r)
+			started = true
+		}
+	}
+end:
+	if in {
+		return nil, false
+	}
+	if started {
+		fields = append(fields, cur.String())
+	}
+	return fields, true
+}
+
+func list(v string) []string {
+	var out []string
+	for _, t := range strings.Split(v, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // AllowsTarget reports whether a host may serve a compiler of target triple t.

@@ -17,6 +17,8 @@ sun1    8      3      slots=8 targets=sparc-sun-solaris2.10
 linux7  16     4        # trailing comment
 	desk12	2	1	weight=1   
 fast    64     2.5    targets=x86_64-linux-gnu,aarch64-linux-gnu, slots=32 zone=b
+old1    2      2      protocol=distcc addr=10.0.0.9:3632 compiler="x86_64-linux-gnu gcc version 12.2.0 (Debian 12.2.0-14+deb12u1)" users=alice,bob
+old2    4      1      protocol=distcc compiler=gcc   # default port
 user vic weight=2
 user ann weight=0.5 # half
    # indented comment
@@ -26,10 +28,13 @@ user ann weight=0.5 # half
 		t.Fatal(err)
 	}
 	want := map[string]Host{
-		"sun1":   {Name: "sun1", CPUs: 8, Power: 3, Slots: 8, Targets: []string{"sparc-sun-solaris2.10"}, Extra: map[string]string{}, Line: 3},
-		"linux7": {Name: "linux7", CPUs: 16, Power: 4, Extra: map[string]string{}, Line: 4},
-		"desk12": {Name: "desk12", CPUs: 2, Power: 1, Extra: map[string]string{"weight": "1"}, Line: 5},
-		"fast":   {Name: "fast", CPUs: 64, Power: 2.5, Slots: 32, Targets: []string{"x86_64-linux-gnu", "aarch64-linux-gnu"}, Extra: map[string]string{"zone": "b"}, Line: 6},
+		"sun1":   {Name: "sun1", CPUs: 8, Power: 3, Slots: 8, Targets: []string{"sparc-sun-solaris2.10"}, Extra: map[string]string{}, Line: 3, Protocol: "dcc"},
+		"linux7": {Name: "linux7", CPUs: 16, Power: 4, Extra: map[string]string{}, Line: 4, Protocol: "dcc"},
+		"desk12": {Name: "desk12", CPUs: 2, Power: 1, Extra: map[string]string{"weight": "1"}, Line: 5, Protocol: "dcc"},
+		"fast":   {Name: "fast", CPUs: 64, Power: 2.5, Slots: 32, Targets: []string{"x86_64-linux-gnu", "aarch64-linux-gnu"}, Extra: map[string]string{"zone": "b"}, Line: 6, Protocol: "dcc"},
+		"old1": {Name: "old1", CPUs: 2, Power: 2, Extra: map[string]string{}, Line: 7, Protocol: "distcc", Addr: "10.0.0.9:3632",
+			Compiler: "x86_64-linux-gnu gcc version 12.2.0 (Debian 12.2.0-14+deb12u1)", Users: []string{"alice", "bob"}},
+		"old2": {Name: "old2", CPUs: 4, Power: 1, Extra: map[string]string{}, Line: 8, Protocol: "distcc", Addr: "old2:3632", Compiler: "gcc"},
 	}
 	for name, w := range want {
 		t.Run(name, func(t *testing.T) {
@@ -45,7 +50,7 @@ user ann weight=0.5 # half
 	if len(f.Hosts) != len(want) {
 		t.Errorf("%d hosts, want %d: %v", len(f.Hosts), len(want), f.Names())
 	}
-	if !reflect.DeepEqual(f.Names(), []string{"desk12", "fast", "linux7", "sun1"}) {
+	if !reflect.DeepEqual(f.Names(), []string{"desk12", "fast", "linux7", "old1", "old2", "sun1"}) {
 		t.Errorf("Names = %v", f.Names())
 	}
 	if !reflect.DeepEqual(f.Users, map[string]float64{"vic": 2, "ann": 0.5}) {
@@ -97,6 +102,13 @@ func TestParseErrors(t *testing.T) {
 		{"user weight zero", "user vic weight=0\n", 1, "positive"},
 		{"user weight negative", "user vic weight=-1\n", 1, "positive"},
 		{"user weight junk", "a 1 1\nuser vic weight=lots\n", 2, "positive"},
+		{"bad protocol", "a 1 1 protocol=ssh\n", 1, "protocol"},
+		{"distcc without compiler", "a 1 1 protocol=distcc\n", 1, "compiler="},
+		{"addr without port", "a 1 1 protocol=distcc compiler=gcc addr=box\n", 1, "HOST:PORT"},
+		{"addr on a volunteer", "a 1 1 addr=box:1\n", 1, "protocol=distcc"},
+		{"compiler on a volunteer", "a 1 1 compiler=gcc\n", 1, "protocol=distcc"},
+		{"empty users", "a 1 1 users=,\n", 1, "users="},
+		{"unterminated quote", "a 1 1 protocol=distcc compiler=\"gcc\n", 1, "quote"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -70,8 +70,18 @@ func CompileLocally(q LocalQuery) bool {
 	if q.Wait > q.Gain {
 		return true
 	}
-	return q.Backlogged && q.OthersWaiting > 0
+	// Throughput-bound: the local compile is extra capacity, unless the
+	// machine is so much slower than the farm that the job would outlast
+	// the user's whole queue there many times over (about Wait per waiting
+	// request, times backlogSlack): then it would become the build's tail.
+	return q.Backlogged && q.OthersWaiting > 0 && q.Gain < backlogSlack*q.Wait*time.Duration(q.OthersWaiting+1)
 }
+
+// backlogSlack is how many times its farm queue a throughput-bound job
+// may take at home. The simulator's scenarios (desktops at a third to a
+// quarter of the servers' power) are far inside it; a client whose power
+// is near zero is not.
+const backlogSlack = 10
 
 // DeclineGrant reports whether a client holding a free local slot of
 // speed localPower should give back a grant on a host where its job would

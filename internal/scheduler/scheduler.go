@@ -70,6 +70,8 @@ type Host struct {
 	Addr                   string
 	Compilers              map[string]string // fingerprint -> target triple
 	Targets                []string          // farm-file restriction; empty: any
+	Users                  []string          // farm-file restriction (users=); empty: everyone
+	Distcc                 bool              // a stock distccd: it takes preprocessed text only
 	InFarm                 bool
 	Connected              bool
 	Available              bool   // the volunteer says it may take jobs
@@ -99,6 +101,10 @@ type Request struct {
 	// Avoid names a host this job already failed on: it is placed on any
 	// other host offering its compiler (and waits if there is none).
 	Avoid string
+	// NeedsDCC says the job needs a dcc volunteer: its source's includes
+	// are inlined, not preprocessed (clang -frewrite-includes), which a
+	// stock distccd cannot compile.
+	NeedsDCC bool
 }
 
 // Grant is a placed request.
@@ -162,7 +168,13 @@ type Scheduler struct {
 	placeableFn func(*fairshare.Request) bool
 	eligibleFn  func(int) bool
 	key, avoid  string
+	user        string
+	needsDCC    bool
 	chosen      int
+	// restricted counts hosts with a users= restriction: while there are
+	// any, queue keys include the user (whether a host can serve a
+	// request then depends on who asks).
+	restricted int
 }
 
 // New returns an empty scheduler; first is the first lease ID.
@@ -245,6 +257,20 @@ func (s *Scheduler) SetFarmHost(name string, cpus int, power float64, slots int,
 	h.CPUs, h.Power, h.FarmSlots, h.Targets = cpus, power, slots, targets
 	h.Slots = h.effectiveSlots()
 	s.refresh(i, now)
+}
+
+// SetAccess records who and what a host may serve: users (empty:
+// everyone), and whether it is a stock distccd (it compiles preprocessed
+// text only, no rewritten sources).
+func (s *Scheduler) SetAccess(name string, users []string, distcc bool) {
+	h := s.info[s.index(name)]
+	if len(h.Users) > 0 {
+		s.restricted--
+	}
+	h.Users, h.Distcc = users, distcc
+	if len(users) > 0 {
+		s.restricted++
+	}
 }
 
 // effectiveSlots is what the volunteer offers, capped by the farm file:
@@ -457,8 +483,14 @@ func (s *Scheduler) Compatible(fp string) bool {
 // compiler fp, and how many of them are usable now (tier > 0), so a
 // refusal can say which.
 func (s *Scheduler) Offered(fp, except string) (offered, usable int) {
+	return s.OfferedTo(Request{Fingerprint: fp, Avoid: except})
+}
+
+// OfferedTo is Offered for request r: the hosts that may serve it (its
+// compiler, its user, its kind of source), other than the one it avoids.
+func (s *Scheduler) OfferedTo(r Request) (offered, usable int) {
 	for i, h := range s.info {
-		if !h.Connected || !h.InFarm || !s.offers(i, fp) || h.Name == except {
+		if !h.Connected || !h.InFarm || !s.offers(i, r.Fingerprint) || h.Name == r.Avoid || !h.serves(r.User, r.NeedsDCC) {
 			continue
 		}
 		offered++
@@ -474,10 +506,17 @@ func (s *Scheduler) Enqueue(r Request, now time.Time) {
 	s.noteBusy(r.User, now)
 	s.reqs[r.ID] = r
 	key := r.Fingerprint
+	// The queue skips a key that found no host: requests a host may serve
+	// differently (avoiding a host, needing a dcc volunteer, from a user a
+	// host is restricted to) get keys of their own.
 	if r.Avoid != "" {
-		// The queue skips a key that found no host; a request that avoids
-		// a host may be placeable where its plain twin is not.
 		key += "\x00avoid\x00" + r.Avoid
+	}
+	if r.NeedsDCC {
+		key += "\x00dcc"
+	}
+	if s.restricted > 0 {
+		key += "\x00user\x00" + r.User
 	}
 	s.queue.Push(fairshare.Request{ID: r.ID, User: r.User, Key: key, Arrived: now, Deadline: r.Deadline})
 }
@@ -513,12 +552,22 @@ func (s *Scheduler) prepareScores(now time.Time) {
 }
 
 func (s *Scheduler) eligible(i int) bool {
-	return s.offers(i, s.key) && (s.avoid == "" || s.info[i].Name != s.avoid)
+	h := s.info[i]
+	return s.offers(i, s.key) && (s.avoid == "" || h.Name != s.avoid) && h.serves(s.user, s.needsDCC)
+}
+
+// serves reports whether the host's access rules let it serve user's job.
+// user "" (asking in general) passes any user restriction.
+func (h *Host) serves(user string, needsDCC bool) bool {
+	if needsDCC && h.Distcc {
+		return false
+	}
+	return len(h.Users) == 0 || user == "" || slices.Contains(h.Users, user)
 }
 
 func (s *Scheduler) placeable(r *fairshare.Request) bool {
 	req := s.reqs[r.ID]
-	s.key, s.avoid = req.Fingerprint, req.Avoid
+	s.key, s.avoid, s.user, s.needsDCC = req.Fingerprint, req.Avoid, req.User, req.NeedsDCC
 	s.chosen = s.chooser.Choose(s.hosts, s.verdict, s.eligibleFn)
 	return s.chosen >= 0
 }

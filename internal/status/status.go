@@ -41,6 +41,15 @@ type Host struct {
 	// ClockSkewMs is the host's clock minus the broker's, from its last
 	// report (lease tokens expire by the broker's clock).
 	ClockSkewMs int64 `json:"clock_skew_ms,omitempty"`
+	// Protocol is "dcc" (a volunteer) or "distcc" (a stock distccd), and
+	// Auth how the farm knows the host: "mtls" (its credential) or
+	// "unauthenticated" (distccd: by address only).
+	Protocol string   `json:"protocol"`
+	Auth     string   `json:"auth"`
+	Users    []string `json:"users,omitempty"` // only these users may use it
+	// Sandbox says what confines the host's compiles (its volunteer's
+	// report), or why nothing does.
+	Sandbox string `json:"sandbox,omitempty"`
 }
 
 // User is one user with running or waiting work or recent usage.

@@ -49,6 +49,18 @@ exec %[1]s "$@"
 	return g
 }
 
+// Share makes the gate usable by compilers that run as another user (a
+// distccd drops root): its directory, and the ones above it, readable by
+// everyone.
+func (g *Gate) Share() {
+	top := filepath.Clean(os.TempDir())
+	for d := g.Dir; d != "/" && d != "." && d != top; d = filepath.Dir(d) {
+		if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o005 != 0o005 {
+			os.Chmod(d, st.Mode().Perm()|0o755)
+		}
+	}
+}
+
 // Open lets every held and future compile run.
 func (g *Gate) Open() {
 	os.WriteFile(filepath.Join(g.Dir, "open"), nil, 0o644)

@@ -67,6 +67,9 @@ type LeaseRequest struct {
 	File            string `msgpack:"file,omitempty"` // for logs and explanations only
 	// Avoid names a host this job already failed on (a retry).
 	Avoid string `msgpack:"avoid,omitempty"`
+	// NeedsDCC says only a dcc volunteer can compile the job (its source
+	// is not plain preprocessed text), not a stock distccd.
+	NeedsDCC bool `msgpack:"needsdcc,omitempty"`
 }
 
 // LeaseQueued tells a waiting client where it stands.
@@ -92,6 +95,13 @@ type LeaseGrant struct {
 	// units), for the client's choice to decline a slow grant
 	// (scheduler.DeclineGrant). 0: unknown, use Power.
 	Speed float64 `msgpack:"speed,omitempty"`
+	// Protocol is "distcc" for a stock distccd host (the job goes over
+	// distcc's protocol 1, unauthenticated); "" for a dcc volunteer.
+	Protocol string `msgpack:"proto,omitempty"`
+	// Verify asks the client to compile the job locally too and report a
+	// differing object (the broker asks it of distccd hosts' first jobs
+	// and some after: they cannot prove their compiler).
+	Verify bool `msgpack:"verify,omitempty"`
 }
 
 // Denial codes.
@@ -336,6 +346,8 @@ type AgentResult struct {
 	// socket open while it compiles locally, and closing it frees the slot.
 	LocalSlot bool      `msgpack:"localslot,omitempty"`
 	Host      string    `msgpack:"host,omitempty"`
+	Protocol  string    `msgpack:"proto,omitempty"`  // the host's, from the grant
+	Verify    bool      `msgpack:"verify,omitempty"` // the broker asks for a check against a local compile
 	Tier      int       `msgpack:"tier,omitempty"`
 	WaitMs    int64     `msgpack:"wait,omitempty"`
 	Log       []string  `msgpack:"log,omitempty"` // decisions, for DCC_VERBOSE
