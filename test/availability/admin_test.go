@@ -181,7 +181,7 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("%d admin action lines in the broker log, want 6:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	for _, l := range lines {
-		if !strings.Contains(l, `"by": "tester"`) || !strings.Contains(l, `"host": "x"`) {
+		if !strings.Contains(l, `"by": "admin ops@`) || !strings.Contains(l, `"host": "x"`) {
 			t.Fatalf("admin action line does not name the user and host: %s", l)
 		}
 	}
