@@ -50,6 +50,7 @@ type Agent struct {
 	local localSlots
 	sizes sourceSizes
 	diags diagMemory
+	rec   recorder
 
 	active   atomic.Int64
 	lastUsed atomic.Int64
@@ -144,6 +145,7 @@ func (a *Agent) shutdown() {
 		s.Close()
 	}
 	a.volMu.Unlock()
+	a.closeRecords()
 	a.lockf.Close()
 }
 
@@ -175,6 +177,8 @@ func (a *Agent) serve(conn net.Conn) {
 			LocalBusy: a.local.busyLen(), LocalSlots: a.opt.LocalSlots, Queued: a.local.queuedLen()})
 	case *wire.AgentCompile:
 		a.serveCompile(conn, c, m)
+	case *wire.AgentRecord:
+		a.record(m)
 	}
 }
 

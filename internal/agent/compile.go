@@ -33,9 +33,10 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile, src *pendin
 		return fallback(jl, "no_compiler", "cannot identify %s: %v", req.Compiler, err)
 	}
 	var res *wire.AgentResult
+	var tl phaseLog
 	avoid := ""
 	for try := 1; try <= farmAttempts; try++ {
-		at := &attempt{a: a, ctx: ctx, jl: jl, req: req, src: src, fp: id.Fingerprint, first: try == 1, avoid: avoid}
+		at := &attempt{a: a, ctx: ctx, jl: jl, req: req, src: src, fp: id.Fingerprint, first: try == 1, avoid: avoid, tl: &tl}
 		res = at.run()
 		if at.failedOn == "" || ctx.Err() != nil {
 			break
@@ -43,7 +44,42 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile, src *pendin
 		avoid = at.failedOn
 		jl.add("attempt %d failed (%s); asking for a host other than %s", try, res.Fallback, avoid)
 	}
+	res.Phases, res.EstWaitMs = tl.phases, tl.estWait.Milliseconds()
 	return res
+}
+
+// phaseLog collects a job's phases on the agent's side, over its
+// attempts, for the build record dcc keeps (internal/timeline).
+type phaseLog struct {
+	phases  []wire.PhaseRecord
+	estWait time.Duration
+}
+
+func (t *phaseLog) add(name, host string, start, end time.Time) {
+	if end.Before(start) {
+		end = start
+	}
+	t.phases = append(t.phases, wire.PhaseRecord{Name: name, StartNs: start.UnixNano(), EndNs: end.UnixNano(), Host: host})
+}
+
+// job adds the phases of a job sent to host: sending, the compile (the
+// host's own figure, placed after the send), and the result's return.
+func (t *phaseLog) job(host string, jt jobTimes, wall time.Duration) {
+	if jt.sendStart.IsZero() || jt.resultAt.IsZero() {
+		return
+	}
+	t.add("send", host, jt.sendStart, jt.sendEnd)
+	compiled := jt.sendEnd.Add(wall)
+	if compiled.After(jt.resultAt) || wall <= 0 {
+		compiled = jt.resultAt
+	}
+	t.add("remote_compile", host, jt.sendEnd, compiled)
+	t.add("return", host, compiled, jt.resultAt)
+}
+
+// jobTimes are when a job was sent and its result came back.
+type jobTimes struct {
+	sendStart, sendEnd, resultAt time.Time
 }
 
 // attempt is one try of a job on the farm. Its steps follow a lease's
@@ -80,6 +116,8 @@ type attempt struct {
 	grant    *wire.LeaseGrant
 	renewer  *renewer
 	failedOn string
+	tl       *phaseLog
+	askedAt  time.Time
 }
 
 func (at *attempt) run() *wire.AgentResult {
@@ -170,6 +208,7 @@ func (at *attempt) request() *wire.AgentResult {
 		at.leaseReq.Digest = at.src.digest
 	}
 	at.jl.add("lease requested for %s (%s, %d bytes)", at.req.File, at.fp, at.size)
+	at.askedAt = time.Now()
 	if err := at.lc.Send(at.leaseReq); err != nil && !at.reused {
 		return fallback(at.jl, "transport", "send lease request: %v", err)
 	}
@@ -230,6 +269,7 @@ func (at *attempt) awaitGrant() *wire.AgentResult {
 				at.qj = &queuedJob{size: at.size, withdraw: func() { st.Close() }}
 			}
 			at.a.local.waiting(at.qj, time.Duration(m.EstWaitMs)*time.Millisecond, m.Backlogged, time.Now())
+			at.tl.estWait = time.Duration(m.EstWaitMs) * time.Millisecond
 		case *wire.LeaseDenied:
 			at.clean = true
 			if at.reserved && m.Code == wire.DenyLocalFaster {
@@ -245,6 +285,7 @@ func (at *attempt) awaitGrant() *wire.AgentResult {
 			return fallback(at.jl, kind, "%s", m.Reason)
 		case *wire.LeaseGrant:
 			at.grant = m
+			at.tl.add("lease_wait", "", at.askedAt, time.Now())
 			return nil
 		case *wire.Error:
 			return fallback(at.jl, "denied", "%s", m.Message)
@@ -308,10 +349,14 @@ func (at *attempt) runJob() *wire.AgentResult {
 	}
 	start := time.Now()
 	var res *wire.JobResult
+	var jt jobTimes
 	if g.Protocol == "distcc" {
-		res, err = sendDistcc(at.ctx, g, at.req, src)
+		res, jt, err = sendDistcc(at.ctx, g, at.req, src)
 	} else {
-		res, err = at.a.sendJob(at.ctx, g, at.req, at.fp, src, at.src.digest)
+		res, jt, err = at.a.sendJob(at.ctx, g, at.req, at.fp, src, at.src.digest)
+	}
+	if res != nil {
+		at.tl.job(g.Host, jt, time.Duration(res.WallMs)*time.Millisecond)
 	}
 	if err != nil {
 		if at.ctx.Err() != nil {
@@ -349,17 +394,25 @@ func (at *attempt) runJob() *wire.AgentResult {
 // sendDistcc runs a job on a stock distccd over distcc's protocol 1
 // (internal/distcc): no token (distccd knows none), no encryption. A
 // malformed or hostile reply is an error, never an object.
-func sendDistcc(ctx context.Context, g *wire.LeaseGrant, req *wire.AgentCompile, src []byte) (*wire.JobResult, error) {
+func sendDistcc(ctx context.Context, g *wire.LeaseGrant, req *wire.AgentCompile, src []byte) (*wire.JobResult, jobTimes, error) {
+	jt := jobTimes{sendStart: time.Now()}
 	r, err := distcc.Compile(ctx, g.Addr, distcc.Job{Compiler: req.Driver, Args: req.Args, Kind: req.Kind, Ext: req.Ext, Source: src}, distcc.Limits{})
 	if err != nil {
-		return nil, err
+		return nil, jt, err
+	}
+	// distcc's protocol does not say when the source is in: the host's
+	// compile time, counted back from the reply, is the best guess.
+	jt.resultAt = time.Now()
+	jt.sendEnd = jt.sendStart
+	if d := jt.resultAt.Sub(jt.sendStart) - r.Wall; d > 0 {
+		jt.sendEnd = jt.sendStart.Add(d / 2)
 	}
 	res := &wire.JobResult{ExitCode: r.ExitCode, Stdout: r.Stdout, Stderr: r.Stderr, WallMs: r.Wall.Milliseconds()}
 	if r.ExitCode == 0 {
 		sum := sha256.Sum256(r.Object)
 		res.Output, res.Digest = r.Object, sum[:]
 	}
-	return res, nil
+	return res, jt, nil
 }
 
 // rejected handles a job the host refused or could not finish, by its
@@ -422,15 +475,16 @@ func (r *renewer) stop() {
 // The header and the source go out back to back; the volunteer may refuse
 // from the header alone without reading the source, so the answer is read
 // while the source is still being written.
-func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.AgentCompile, fp string, src, digest []byte) (*wire.JobResult, error) {
+func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.AgentCompile, fp string, src, digest []byte) (*wire.JobResult, jobTimes, error) {
+	jt := jobTimes{sendStart: time.Now()}
 	vs, err := a.volunteerSession(ctx, g.Host, g.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, jt, fmt.Errorf("connect: %w", err)
 	}
 	st, err := vs.OpenStream()
 	if err != nil {
 		a.dropVolunteer(g.Host, g.Addr, vs)
-		return nil, fmt.Errorf("open stream: %w", err)
+		return nil, jt, fmt.Errorf("open stream: %w", err)
 	}
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { st.Close() })
@@ -439,43 +493,48 @@ func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.Agent
 	header := &wire.JobRequest{Token: g.Token, Compiler: req.Driver, Fingerprint: fp, Ext: req.Ext, Lang: req.Lang, Kind: req.Kind,
 		Args: req.Args, SourceName: req.SourceName, SourceBytes: int64(len(src)), Digest: digest}
 	sent := make(chan error, 1)
+	var sentAt time.Time
 	go func() {
 		err := c.Send(header)
 		if err == nil {
 			err = c.Send(&wire.JobSource{Source: src})
 		}
+		sentAt = time.Now()
 		sent <- err
 	}()
 	// The volunteer's job time limit bounds the compile; allow for transfer.
 	m, err := c.RecvTimeout(15 * time.Minute)
+	jt.resultAt = time.Now()
 	if err != nil {
 		st.Close() // unblocks a writer stuck on flow control
 		if serr := <-sent; serr != nil {
-			return nil, fmt.Errorf("send job: %w", serr)
+			return nil, jt, fmt.Errorf("send job: %w", serr)
 		}
-		return nil, fmt.Errorf("await result: %w", err)
+		return nil, jt, fmt.Errorf("await result: %w", err)
 	}
 	res, ok := m.(*wire.JobResult)
 	if !ok {
 		st.Close()
 		<-sent
-		return nil, fmt.Errorf("unexpected %T", m)
+		return nil, jt, fmt.Errorf("unexpected %T", m)
 	}
 	if res.Code != wire.RejectNone {
 		st.Close() // the source may be unsent: stop writing it
 		<-sent
-		return res, nil
+		jt.sendEnd = sentAt
+		return res, jt, nil
 	}
 	if err := <-sent; err != nil {
-		return nil, fmt.Errorf("send job: %w", err)
+		return nil, jt, fmt.Errorf("send job: %w", err)
 	}
+	jt.sendEnd = sentAt
 	if res.ExitCode == 0 {
 		sum := sha256.Sum256(res.Output)
 		if len(res.Output) == 0 || string(sum[:]) != string(res.Digest) {
-			return nil, errors.New("output failed its checksum")
+			return nil, jt, errors.New("output failed its checksum")
 		}
 	}
-	return res, nil
+	return res, jt, nil
 }
 
 // isRewritten reports whether a job ships a source with its includes

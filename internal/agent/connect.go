@@ -41,6 +41,8 @@ type Options struct {
 	NoStart    bool    // do not start an agent if none runs
 	LocalSlots int     // compiles this machine runs at once when the farm is slower
 	LocalPower float64 // this machine's power index (1 = reference speed)
+	BuildsDir  string  // where the user's build records go ("": none kept)
+	KeepBuilds int     // how many builds' records to keep
 }
 
 // SocketPath is the agent's socket for these options.
@@ -125,7 +127,7 @@ func spawn(o Options, sock string) (<-chan int, error) {
 	defer logf.Close()
 	cmd := exec.Command(self, "agent", "--socket", sock, "--broker", o.Broker, "--identity", o.Identity,
 		"--user", o.User, "--idle", o.Idle.String(), "--local-slots", fmt.Sprint(o.LocalSlots),
-		"--local-power", fmt.Sprint(o.LocalPower))
+		"--local-power", fmt.Sprint(o.LocalPower), "--builds-dir", o.BuildsDir, "--keep-builds", fmt.Sprint(o.KeepBuilds))
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = "/"

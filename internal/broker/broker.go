@@ -19,6 +19,7 @@ import (
 	"github.com/dcc-farm/dcc/internal/logging"
 	"github.com/dcc-farm/dcc/internal/scheduler"
 	"github.com/dcc-farm/dcc/internal/status"
+	"github.com/dcc-farm/dcc/internal/timeline"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/lease"
 	"github.com/dcc-farm/dcc/pkg/wire"
@@ -49,6 +50,7 @@ type Broker struct {
 	exts     map[string]*external   // per host: outside monitors' reports and the last volunteer status
 	distcc   map[string]*distccHost // the farm file's stock distccd hosts
 	reclaims []status.Reclaim
+	ring     *timeline.FarmRing // recent leases, for the status page's live timeline
 
 	nextReq  atomic.Uint64
 	nextSess atomic.Uint64
@@ -113,7 +115,7 @@ func New(cfg Config, logs logging.Loggers) (*Broker, error) {
 		cfg: cfg, log: logs.Log, lease: logs.Lease, sign: sk, store: st, ca: ca, revoked: rev,
 		start: now, sched: scheduler.New(sc, lease.FirstID(now)),
 		waiters: make(map[uint64]waiter), vols: make(map[string]*volunteerConn), exts: make(map[string]*external),
-		closing: make(chan struct{}), conns: make(map[*yamux.Session]identity.Peer),
+		closing: make(chan struct{}), conns: make(map[*yamux.Session]identity.Peer), ring: timeline.NewFarmRing(4096),
 	}
 	b.tls = identity.ServerConfig(sid, nil) // who may do what is decided per connection in admit
 	if usage, err := st.loadUsage(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcc-farm/dcc/internal/scheduler"
+	"github.com/dcc-farm/dcc/internal/timeline"
 	"github.com/dcc-farm/dcc/pkg/lease"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -456,6 +457,7 @@ func (b *Broker) declineLease(id lease.ID) {
 // released logs and counts a lease its holder or its host released.
 // Caller holds mu.
 func (b *Broker) released(l lease.Lease, by, outcome, reason string, now time.Time) {
+	b.ring.Finish(uint64(l.ID), now)
 	b.lease.Info("release", zap.Uint64("lease", uint64(l.ID)), zap.String("user", l.User), zap.String("host", l.Host),
 		zap.String("by", by), zap.String("outcome", outcome), zap.String("reason", reason), zap.Duration("held", now.Sub(l.Granted)))
 	b.m.released.WithLabelValues(outcome).Inc()
@@ -485,6 +487,7 @@ func (b *Broker) dispatchLocked(now time.Time) {
 			continue
 		}
 		delete(b.waiters, g.Request)
+		b.ring.Add(timeline.FarmEvent{Host: g.Lease.Host, Slot: -1, User: g.Lease.User, LeaseID: uint64(g.Lease.ID), Start: now})
 		b.lease.Info("grant", zap.Uint64("lease", uint64(g.Lease.ID)), zap.String("user", g.Lease.User),
 			zap.String("host", g.Lease.Host), zap.Int("tier", g.Lease.Tier), zap.Duration("waited", g.Wait), zap.String("file", g.Lease.File))
 		b.m.granted.WithLabelValues(fmt.Sprint(g.Lease.Tier)).Inc()

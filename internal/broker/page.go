@@ -12,6 +12,7 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/buildinfo"
 	"github.com/dcc-farm/dcc/internal/status"
+	"github.com/dcc-farm/dcc/internal/timeline"
 )
 
 // The status page: server-rendered, no scripts, no external assets; it
@@ -47,6 +48,9 @@ type pageView struct {
 	Connected   int
 	Tiers       []tierGroup
 	Users       []status.User
+	// Timeline is the live farm timeline (an inline SVG fragment).
+	Timeline       template.HTML
+	TimelineWindow string
 	Waiting     int
 	Reclaims    []status.Reclaim
 	MoreReclaim int
@@ -143,9 +147,25 @@ func renderPage(w io.Writer, doc *status.Doc) error {
 	return pageTmpl.Execute(w, buildPage(doc))
 }
 
+// timelineWindow is how much of the farm's recent past the status page's
+// live timeline shows.
+const timelineWindow = 5 * time.Minute
+
 func (b *Broker) statusPage(w http.ResponseWriter, r *http.Request) {
+	doc := b.Status("")
+	v := buildPage(doc)
+	v.TimelineWindow = roundAgo(timelineWindow)
+	b.mu.Lock()
+	events := b.ring.Events()
+	b.mu.Unlock()
+	if len(events) > 0 {
+		var svg strings.Builder
+		if err := timeline.WriteFarmSVG(&svg, events, doc.Time, timelineWindow); err == nil {
+			v.Timeline = template.HTML(svg.String()) // built from escaped parts by WriteFarmSVG
+		}
+	}
 	var buf strings.Builder
-	if err := renderPage(&buf, b.Status("")); err != nil {
+	if err := pageTmpl.Execute(&buf, v); err != nil {
 		http.Error(w, "status page: "+err.Error(), http.StatusInternalServerError)
 		return
 	}

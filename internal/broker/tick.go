@@ -97,6 +97,7 @@ func fileStamp(p string) string {
 
 // reclaimed records a lease the broker took back. Caller holds mu.
 func (b *Broker) reclaimed(l lease.Lease, reason, detail string, now time.Time) {
+	b.ring.Finish(uint64(l.ID), now)
 	event := "revoke"
 	if reason == "expired" {
 		event = "expire"

@@ -31,6 +31,7 @@ type run struct {
 	driver   string   // its base name as invoked
 	args     []string // the compiler's arguments
 	start    time.Time
+	rec      *jobRecord // this compile's timeline, for the build's record (nil: none kept)
 }
 
 func (r *run) logf(format string, a ...any) {
@@ -66,13 +67,16 @@ func Compile(name string, args []string) int {
 		}
 	}
 	r.logf("remote candidate: %s (%s) -> %s", plan.Source, plan.Lang, plan.Output)
+	r.rec = r.newRecord(&plan)
 	if cfg.Broker == "" {
 		return r.local("no broker configured (set DCC_BROKER or broker in ~/.dccrc)")
 	}
 	// Ask the agent for a farm slot first, so that the lease wait overlaps
 	// the preprocessor; the source follows when it is ready.
 	job, why := r.openJob(&plan)
+	ppStart := time.Now()
 	src, cppErr, code, err := r.preprocess(&plan)
+	r.rec.phase("preprocess", ppStart, time.Now())
 	if err != nil {
 		job.abandon()
 		return r.local("preprocess: " + err.Error())
@@ -81,6 +85,7 @@ func Compile(name string, args []string) int {
 		// The compiler's own error while preprocessing: report it as is.
 		job.abandon()
 		os.Stderr.Write(cppErr)
+		r.rec.done("local", code, "preprocessing failed", 0)
 		return code
 	}
 	r.logf("preprocessed %s: %d bytes in %s", plan.Source, len(src), time.Since(r.start).Round(time.Microsecond))
@@ -88,12 +93,13 @@ func Compile(name string, args []string) int {
 		return r.local(why)
 	}
 	res, why, slot := job.finish(src)
+	r.rec.farm(res)
 	if slot != nil {
 		// The broker sent this job home and the agent reserved a local
 		// slot for it: compile as a child and hold the socket until done.
 		defer slot.Close()
 		r.logf("compiling locally: %s", why)
-		return r.child()
+		return r.timedChild(r.rec, why)
 	}
 	if why != "" {
 		return r.local(why)
@@ -134,6 +140,7 @@ func (r *run) openJob(p *compilerargs.Plan) (*agentJob, string) {
 	conn, err := agent.Connect(agent.Options{
 		Broker: r.cfg.Broker, Identity: r.cfg.Identity, User: r.cfg.User, RuntimeDir: r.cfg.RuntimeDir,
 		Idle: r.cfg.AgentIdle, NoStart: r.cfg.NoAgent, LocalSlots: r.cfg.LocalSlots, LocalPower: r.cfg.LocalPower,
+		BuildsDir: r.cfg.BuildsDir, KeepBuilds: r.cfg.KeepBuilds,
 	})
 	if err != nil {
 		return &agentJob{r: r}, "agent: " + err.Error()
@@ -233,6 +240,9 @@ func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentRe
 		// here to print exactly those. The agent remembers the job, so
 		// the next build of the same file compiles here at once.
 		r.logf("the farm's compile on %s printed diagnostics (exit %d); compiling locally to print them exactly as gcc does here", res.Host, jr.ExitCode)
+		if r.rec != nil {
+			return r.timedChild(r.rec, "diagnostics: gcc's exact output")
+		}
 		return r.local("")
 	}
 	if !p.Rewritten {
@@ -245,6 +255,7 @@ func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentRe
 	if jr.ExitCode != 0 {
 		os.Remove(p.Output)
 		r.logf("compile error on %s (exit %d), not retried", res.Host, jr.ExitCode)
+		r.rec.done("remote", jr.ExitCode, "", len(src))
 		return jr.ExitCode
 	}
 	// DCC_VERIFY samples objects; the broker asks for checks of hosts that
@@ -254,10 +265,13 @@ func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentRe
 			jr.Output = local
 		}
 	}
+	wstart := time.Now()
 	if err := writeAtomic(p.Output, jr.Output); err != nil {
 		fmt.Fprintf(os.Stderr, "dcc: write %s: %v\n", p.Output, err)
 		return 1
 	}
+	r.rec.phase("write", wstart, time.Now())
+	r.rec.done("remote", jr.ExitCode, "", len(src))
 	r.logf("compiled %s on %s (tier %d) after %dms wait; %d bytes back; total %s",
 		p.Source, res.Host, res.Tier, res.WaitMs, len(jr.Output), time.Since(r.start).Round(time.Microsecond))
 	return 0
@@ -360,6 +374,10 @@ func (r *run) local(why string) int {
 	if why != "" {
 		r.logf("compiling locally: %s", why)
 		noteOnce(r.cfg, why)
+	}
+	if r.rec != nil {
+		// A remote candidate compiled here: as a child, to record it.
+		return r.timedChild(r.rec, why)
 	}
 	argv := append([]string{r.driverArg0()}, r.args...)
 	err := syscall.Exec(r.compiler, argv, os.Environ())

@@ -33,6 +33,8 @@ type Config struct {
 	NoAgent    bool          // DCC_NO_AGENT=1: never start an agent (compile locally if none runs)
 	User       string        // DCC_USER, user: whom to charge; honoured only for an admin's credential (a user is charged as the name in its own)
 	Verify     int           // DCC_VERIFY=N, verify = N: also compile 1 in N remote jobs locally and compare
+	BuildsDir  string        // DCC_BUILDS_DIR, builds_dir: where build timelines are kept ("": none; default ~/.cache/dcc/builds)
+	KeepBuilds int           // DCC_KEEP_BUILDS, keep_builds: how many builds to keep (default 20)
 }
 
 type fileConfig struct {
@@ -46,13 +48,16 @@ type fileConfig struct {
 	LocalPower float64 `toml:"local_power"`
 	User       string  `toml:"user"`
 	Verify     int     `toml:"verify"`
+	BuildsDir  *string `toml:"builds_dir"`
+	KeepBuilds int     `toml:"keep_builds"`
 }
 
 // LoadConfig builds the configuration. Problems are returned as warnings:
 // a broken config must never fail a build, only make it local.
 func LoadConfig() (Config, []string) {
 	var warn []string
-	c := Config{MaxWait: 60 * time.Second, AgentIdle: 10 * time.Minute, LocalSlots: numCPU(), LocalPower: 1}
+	c := Config{MaxWait: 60 * time.Second, AgentIdle: 10 * time.Minute, LocalSlots: numCPU(), LocalPower: 1,
+		BuildsDir: defaultBuildsDir(), KeepBuilds: 20}
 	path := os.Getenv("DCC_CONFIG")
 	if path == "" {
 		if home, err := os.UserHomeDir(); err == nil {
@@ -67,6 +72,12 @@ func LoadConfig() (Config, []string) {
 				c.LocalSlots = fc.LocalSlots
 			}
 			c.Verify = fc.Verify
+			if fc.BuildsDir != nil {
+				c.BuildsDir = *fc.BuildsDir
+			}
+			if fc.KeepBuilds > 0 {
+				c.KeepBuilds = fc.KeepBuilds
+			}
 			if fc.LocalPower > 0 {
 				c.LocalPower = fc.LocalPower
 			}
@@ -99,6 +110,16 @@ func LoadConfig() (Config, []string) {
 			c.LocalSlots = n
 		} else {
 			warn = append(warn, "DCC_LOCAL_SLOTS: not a positive integer")
+		}
+	}
+	if v, ok := os.LookupEnv("DCC_BUILDS_DIR"); ok {
+		c.BuildsDir = v
+	}
+	if v := os.Getenv("DCC_KEEP_BUILDS"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			c.KeepBuilds = n
+		} else {
+			warn = append(warn, "DCC_KEEP_BUILDS: not a positive integer")
 		}
 	}
 	if v := os.Getenv("DCC_VERIFY"); v != "" {

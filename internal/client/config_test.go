@@ -15,7 +15,7 @@ import (
 
 var dccVars = []string{
 	"DCC_CONFIG", "DCC_BROKER", "DCC_IDENTITY", "DCC_VERBOSE", "DCC_NO_AGENT", "DCC_RUNTIME_DIR",
-	"DCC_USER", "DCC_LOCAL_SLOTS", "DCC_VERIFY", "DCC_LOCAL_POWER", "DCC_MAX_WAIT", "DCC_AGENT_IDLE",
+	"DCC_USER", "DCC_BUILDS_DIR", "DCC_KEEP_BUILDS", "DCC_LOCAL_SLOTS", "DCC_VERIFY", "DCC_LOCAL_POWER", "DCC_MAX_WAIT", "DCC_AGENT_IDLE",
 }
 
 // cleanEnv gives the test an environment with no dcc settings, a HOME
@@ -31,6 +31,7 @@ func cleanEnv(t *testing.T) string {
 	t.Setenv("USER", "tester")
 	t.Setenv("LOGNAME", "")
 	t.Setenv("XDG_RUNTIME_DIR", filepath.Join(home, "run"))
+	t.Setenv("XDG_CACHE_HOME", "")
 	return home
 }
 
@@ -51,6 +52,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	want := Config{
 		MaxWait: 60 * time.Second, AgentIdle: 10 * time.Minute, LocalSlots: runtime.NumCPU(), LocalPower: 1,
 		RuntimeDir: filepath.Join(home, "run", "dcc"), Identity: filepath.Join(home, ".config", "dcc", "identity.pem"),
+		BuildsDir: filepath.Join(home, ".cache", "dcc", "builds"), KeepBuilds: 20,
 	}
 	if c != want {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
@@ -81,13 +83,15 @@ local_slots = 3
 local_power = 2.5
 user = "vic"
 verify = 20
+builds_dir = "/var/tmp/vic-builds"
+keep_builds = 5
 `
 
 func TestLoadConfigFile(t *testing.T) {
 	want := Config{
 		Broker: "broker.example:3633", Identity: "/etc/dcc/vic.pem", Verbose: true,
 		MaxWait: 90 * time.Second, AgentIdle: 2 * time.Minute, RuntimeDir: "/run/user/1000/dcc-x",
-		LocalSlots: 3, LocalPower: 2.5, User: "vic", Verify: 20,
+		LocalSlots: 3, LocalPower: 2.5, User: "vic", Verify: 20, BuildsDir: "/var/tmp/vic-builds", KeepBuilds: 5,
 	}
 	tests := []struct {
 		name string
@@ -122,7 +126,7 @@ func TestLoadConfigEnvOverridesFile(t *testing.T) {
 	env := map[string]string{
 		"DCC_BROKER": "other:1", "DCC_IDENTITY": "/k", "DCC_VERBOSE": "0", "DCC_NO_AGENT": "1",
 		"DCC_RUNTIME_DIR": "/tmp/rd", "DCC_USER": "ann", "DCC_LOCAL_SLOTS": "7", "DCC_VERIFY": "0",
-		"DCC_LOCAL_POWER": "0.5", "DCC_MAX_WAIT": "5s", "DCC_AGENT_IDLE": "1h",
+		"DCC_LOCAL_POWER": "0.5", "DCC_MAX_WAIT": "5s", "DCC_AGENT_IDLE": "1h", "DCC_BUILDS_DIR": "", "DCC_KEEP_BUILDS": "3",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -133,7 +137,7 @@ func TestLoadConfigEnvOverridesFile(t *testing.T) {
 	}
 	want := Config{
 		Broker: "other:1", Identity: "/k", Verbose: false, NoAgent: true, RuntimeDir: "/tmp/rd", User: "ann",
-		LocalSlots: 7, Verify: 0, LocalPower: 0.5, MaxWait: 5 * time.Second, AgentIdle: time.Hour,
+		LocalSlots: 7, Verify: 0, LocalPower: 0.5, MaxWait: 5 * time.Second, AgentIdle: time.Hour, BuildsDir: "", KeepBuilds: 3,
 	}
 	if c != want {
 		t.Fatalf("got  %+v\nwant %+v", c, want)

@@ -25,8 +25,12 @@ import (
 const usage = `Usage:
   dcc COMPILER [ARGS...]        compile through the farm (e.g. dcc gcc -c foo.c)
   dcc status [--json] [--explain HOST]
-  dcc farm drain|undrain|unblock HOST
+  dcc farm drain|undrain|unblock HOST   (an admin's credential)
   dcc farm block HOST --reason TEXT
+  dcc builds [--json]           your recent builds on this machine
+  dcc trace [--build ID | --last] --out FILE [--html]
+                                a build's timeline: Chrome trace JSON (Perfetto, chrome://tracing) or an HTML page
+  dcc trace [--build ID | --last] --summary
   dcc version
 
 Also works as CC="dcc gcc", CMAKE_C_COMPILER_LAUNCHER=dcc, CCACHE_PREFIX=dcc,
@@ -46,6 +50,8 @@ Configuration (~/.dccrc in TOML, or the file DCC_CONFIG names; the environment w
   DCC_LOCAL_POWER=P         local_power = P       (this machine's power index; default 1)
   DCC_VERIFY=N              verify = N            (also compile 1 in N farm jobs locally and compare; a host
                                                    whose object differs is reported and blocked)
+  DCC_BUILDS_DIR=DIR        builds_dir = "DIR"    (build timelines; default ~/.cache/dcc/builds; empty: keep none)
+  DCC_KEEP_BUILDS=N         keep_builds = N       (how many builds to keep; default 20)
   DCC_NO_AGENT=1                                  (never start an agent)
 `
 
@@ -67,6 +73,10 @@ func Main(argv []string) int {
 		return FarmCmd(argv[2:], os.Stdout)
 	case "agent":
 		return AgentCmd(argv[2:])
+	case "builds":
+		return BuildsCmd(argv[2:], os.Stdout)
+	case "trace":
+		return TraceCmd(argv[2:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return 0
@@ -247,6 +257,8 @@ func AgentCmd(args []string) int {
 	fs.DurationVar(&o.Idle, "idle", 10*time.Minute, "exit after this long without work")
 	fs.IntVar(&o.LocalSlots, "local-slots", 2, "compiles to run here at once when the farm is slower")
 	fs.Float64Var(&o.LocalPower, "local-power", 1, "this machine's power index")
+	fs.StringVar(&o.BuildsDir, "builds-dir", "", "where to keep build records (empty: none)")
+	fs.IntVar(&o.KeepBuilds, "keep-builds", 20, "how many builds' records to keep")
 	if fs.Parse(args) != nil || *sock == "" {
 		return 2
 	}

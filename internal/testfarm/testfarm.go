@@ -332,7 +332,8 @@ func HostOf(d *status.Doc, name string) *status.Host {
 // DCC_LOCAL_POWER after these (the last value wins).
 func (f *Farm) Env(user string) []string {
 	return []string{"DCC_BROKER=" + f.Broker, "DCC_IDENTITY=" + f.Identity("user", user), "DCC_RUNTIME_DIR=" + f.RuntimeDir,
-		"DCC_VERBOSE=1", "DCC_AGENT_IDLE=30s", "DCC_CONFIG=/nonexistent", "DCC_LOCAL_POWER=0.000001"}
+		"DCC_VERBOSE=1", "DCC_AGENT_IDLE=30s", "DCC_CONFIG=/nonexistent", "DCC_LOCAL_POWER=0.000001",
+		"DCC_BUILDS_DIR=" + filepath.Join(f.Dir, "builds-"+user)}
 }
 
 // Result is a finished command.

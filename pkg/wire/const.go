@@ -37,7 +37,7 @@ type Type uint8
 
 // Message types.
 const (
-	TypeHello        Type = 1
+	TypeHello Type = 1
 	// 2 and 3 were the challenge and proof of protocol 1's shared-key
 	// handshake, retired with it: never reuse them.
 	TypeWelcome      Type = 4
@@ -65,6 +65,7 @@ const (
 	TypeAgentPong    Type = 53
 	TypeClientReport Type = 54
 	TypeAgentSource  Type = 55
+	TypeAgentRecord  Type = 56
 )
 
 // Error codes carried in an Error message.

@@ -40,6 +40,7 @@ func TestTypeConstants(t *testing.T) {
 		{"AgentPong", TypeAgentPong, 53},
 		{"ClientReport", TypeClientReport, 54},
 		{"AgentSource", TypeAgentSource, 55},
+		{"AgentRecord", TypeAgentRecord, 56},
 	}
 	seen := map[Type]string{}
 	for _, tt := range tests {

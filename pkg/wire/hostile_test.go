@@ -239,7 +239,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestDecodeUnknownType(t *testing.T) {
-	for _, typ := range []Type{0, 6, 9, 16, 29, 33, 44, 56, 200, 255} {
+	for _, typ := range []Type{0, 6, 9, 16, 29, 33, 44, 57, 200, 255} {
 		t.Run(fmt.Sprint(typ), func(t *testing.T) {
 			m, err := Decode(typ, []byte{0x80})
 			if !errors.Is(err, ErrUnknownType) || m != nil {

@@ -352,6 +352,41 @@ type AgentResult struct {
 	WaitMs    int64     `msgpack:"wait,omitempty"`
 	Log       []string  `msgpack:"log,omitempty"` // decisions, for DCC_VERBOSE
 	Result    JobResult `msgpack:"result"`
+	// Phases are the agent's part of the job's timeline (lease wait, send,
+	// remote compile, return, cache lookups), for dcc's build record.
+	Phases    []PhaseRecord `msgpack:"phases,omitempty"`
+	EstWaitMs int64         `msgpack:"estwait,omitempty"` // the broker's wait estimate, if the job queued
+}
+
+// PhaseRecord is one phase of a compile, in Unix nanoseconds; Host names
+// the farm host it ran on, if any.
+type PhaseRecord struct {
+	Name    string `msgpack:"name"`
+	StartNs int64  `msgpack:"start"`
+	EndNs   int64  `msgpack:"end"`
+	Host    string `msgpack:"host,omitempty"`
+}
+
+// AgentRecord is sent by a dcc process to its agent when a compile is
+// done: the whole job's timeline, to keep with the build it belongs to
+// (internal/timeline). A build is the outermost build tool among dcc's
+// ancestors (make, ninja, ...), named by its process and start time.
+type AgentRecord struct {
+	BuildID      string        `msgpack:"build"`
+	Command      []string      `msgpack:"cmd"`
+	Dir          string        `msgpack:"dir"`
+	BuildStartNs int64         `msgpack:"bstart"`
+	Source       string        `msgpack:"src"`
+	Output       string        `msgpack:"out"`
+	Where        string        `msgpack:"where"` // remote, local or cache
+	Host         string        `msgpack:"host,omitempty"`
+	Slot         int           `msgpack:"slot"`
+	LocalReason  string        `msgpack:"reason,omitempty"`
+	Exit         int           `msgpack:"exit"`
+	BytesOut     int64         `msgpack:"bout,omitempty"`
+	BytesIn      int64         `msgpack:"bin,omitempty"`
+	EstWaitMs    int64         `msgpack:"estwait,omitempty"`
+	Phases       []PhaseRecord `msgpack:"phases"`
 }
 
 // AgentSource carries the preprocessed source of the AgentCompile sent
@@ -411,6 +446,7 @@ func (*AgentPing) Type() Type    { return TypeAgentPing }
 func (*AgentPong) Type() Type    { return TypeAgentPong }
 func (*ClientReport) Type() Type { return TypeClientReport }
 func (*AgentSource) Type() Type  { return TypeAgentSource }
+func (*AgentRecord) Type() Type  { return TypeAgentRecord }
 
 // newMessage returns a zero message for t, or nil for an unknown type.
 func newMessage(t Type) Message {
@@ -467,6 +503,8 @@ func newMessage(t Type) Message {
 		return new(ClientReport)
 	case TypeAgentSource:
 		return new(AgentSource)
+	case TypeAgentRecord:
+		return new(AgentRecord)
 	}
 	return nil
 }

@@ -53,6 +53,20 @@ func testStatusPage(t *testing.T, f *busyFarm) {
 			t.Errorf("user %s not on the page", u)
 		}
 	}
+	// The live farm timeline: every user who compiled has bars in it.
+	i := strings.Index(dom, `id="farm-timeline"`)
+	if i < 0 {
+		t.Fatal("the status page has no live farm timeline")
+	}
+	lanes := dom[i:]
+	if j := strings.Index(lanes, "</section>"); j > 0 {
+		lanes = lanes[:j]
+	}
+	for _, u := range users {
+		if !strings.Contains(lanes, `data-user="`+u+`"`) {
+			t.Errorf("the live timeline shows no bar of user %s", u)
+		}
+	}
 	// a and b take jobs (their state may be healthy or probation: see
 	// the test log); c is drained, so "not used" (tier 0) comes last.
 	for _, want := range []string{
