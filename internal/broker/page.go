@@ -41,20 +41,20 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 
 // pageView is what the template renders.
 type pageView struct {
-	Doc         *status.Doc
-	Version     string
-	Refresh     int
-	Util        float64 // busy / slots of usable hosts
-	Connected   int
-	Tiers       []tierGroup
-	Users       []status.User
+	Doc       *status.Doc
+	Version   string
+	Refresh   int
+	Util      float64 // busy / slots of usable hosts
+	Connected int
+	Tiers     []tierGroup
+	Users     []status.User
 	// Timeline is the live farm timeline (an inline SVG fragment).
 	Timeline       template.HTML
 	TimelineWindow string
-	Waiting     int
-	Reclaims    []status.Reclaim
-	MoreReclaim int
-	Compilers   []compilerRow
+	Waiting        int
+	Reclaims       []status.Reclaim
+	MoreReclaim    int
+	Compilers      []compilerRow
 }
 
 type tierGroup struct {

@@ -91,4 +91,3 @@ func (r *run) timedChild(j *jobRecord, reason string) int {
 	j.done("local", code, reason, 0)
 	return code
 }
-

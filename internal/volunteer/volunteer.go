@@ -3,8 +3,8 @@ package volunteer
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/tls"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -61,9 +61,9 @@ type Volunteer struct {
 	// hold len(running) distinct slots.
 	slotUsed  []bool
 	replayLog *replayLog
-	avail   availabilityState
-	kick    chan struct{} // availability changed: report now
-	done    chan *wire.JobDone
+	avail     availabilityState
+	kick      chan struct{} // availability changed: report now
+	done      chan *wire.JobDone
 
 	ln       net.Listener
 	httpSrv  *http.Server
@@ -71,7 +71,7 @@ type Volunteer struct {
 	wg       sync.WaitGroup
 	sessMu   sync.Mutex
 	sessions map[*yamux.Session]identity.Peer // the broker's and every client's
-	brokerUp chan struct{} // closed after the first registration
+	brokerUp chan struct{}                    // closed after the first registration
 	upOnce   sync.Once
 }
 
