@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,9 +33,12 @@ type Limits struct {
 	FileSize  uint64        // RLIMIT_FSIZE: largest file the compiler may write
 	OutputCap int           // cap on captured stdout and stderr each
 	Nice      int           // niceness of the compiler (at least)
-	// Procs is RLIMIT_NPROC, which counts every process and thread of the
-	// volunteer's user, not only the job's: it stops a fork bomb, and is
-	// set well above what a desktop user runs (0 = leave as is).
+	// Procs is how many processes and threads a job may add to those
+	// running when it starts (0 = no limit). RLIMIT_NPROC counts all of
+	// the user's, and a volunteer running as a desktop user may have
+	// thousands: the limit is set to the machine's task count plus Procs,
+	// which stops a fork bomb without failing a compile (as a false
+	// compile error) because the owner's browser has many threads.
 	Procs uint64
 	// Sandbox is the admin's sandbox policy (extra directories, require).
 	Sandbox sandbox.Config
@@ -49,7 +53,7 @@ func DefaultLimits() Limits {
 		FileSize:  512 << 20,
 		OutputCap: 1 << 20,
 		Nice:      10,
-		Procs:     4096,
+		Procs:     512,
 	}
 }
 
@@ -188,12 +192,13 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 		}
 		return nil, err
 	}
-	// The compiler runs now, niced and limited by the helper: a renice
-	// from OnStart cannot be undone by the helper's own.
+	// The helper has set its niceness and is about to exec the compiler
+	// in the same process: a renice from OnStart now is not undone.
 	if j.OnStart != nil {
 		j.OnStart(cmd.Cmd.Process.Pid)
 	}
-	werr := cmd.Cmd.Wait()
+	werr := cmd.Wait() // an exec that failed is a sandbox.ErrSetup, below
+
 	res := &Result{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Sandbox: status}
 	if ps := cmd.Cmd.ProcessState; ps != nil {
 		res.CPU = ps.UserTime() + ps.SystemTime()
@@ -230,6 +235,35 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// checkSources are what Check compiles, per source extension.
+var checkSources = map[string]string{
+	".i":  "int dcc_check(int x) { return x + 1; }\n",
+	".ii": "template <class T> T dcc_check(T x) { return x + 1; }\nint dcc_use() { return dcc_check(1); }\n",
+	".s":  "\t.text\n\t.globl dcc_check\ndcc_check:\n\tnop\n",
+}
+
+// Check compiles a trivial source of extension ext (.i, .ii or .s) with
+// compiler exactly as a job would, sandbox included. A volunteer calls it
+// at start for each compiler and language it offers, and leaves out what
+// fails: a toolchain the sandbox does not fully allow (a cc1 where the
+// lookup does not find it) would fail every job as a compile error, which
+// clients return to the user instead of compiling locally.
+func Check(ctx context.Context, compiler, ext, tempDir string, lim Limits) error {
+	src, ok := checkSources[ext]
+	if !ok {
+		return fmt.Errorf("no check source for %q", ext)
+	}
+	res, err := Run(ctx, Job{Compiler: compiler, Ext: ext, Kind: ".o", Source: []byte(src), Name: "dcc-check", TempDir: tempDir}, lim)
+	if err != nil {
+		return fmt.Errorf("check %s on %s: %w", compiler, ext, err)
+	}
+	if res.ExitCode != 0 || len(res.Output) == 0 {
+		msg, _, _ := strings.Cut(strings.TrimSpace(string(res.Stderr)), "\n")
+		return fmt.Errorf("check %s on %s in the sandbox: exit %d: %s", compiler, ext, res.ExitCode, msg)
+	}
+	return nil
 }
 
 // readOutput reads the object the compiler left, refusing anything but a
@@ -295,6 +329,27 @@ func rlimits(lim Limits) sandbox.Rlimits {
 		CPU:   uint64((lim.CPU + time.Second - 1) / time.Second),
 		AS:    lim.Memory,
 		FSize: lim.FileSize,
-		NProc: lim.Procs,
+		NProc: nprocLimit(lim.Procs, loadavg()),
 	}
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return string(b)
+}
+
+// nprocLimit is RLIMIT_NPROC for a job that may add extra tasks, given
+// /proc/loadavg ("0.50 0.40 0.30 2/1234 5678": 1234 tasks exist), or 0 (no
+// limit) when extra is 0 or the count is unknown.
+func nprocLimit(extra uint64, loadavg string) uint64 {
+	f := strings.Fields(loadavg)
+	if extra == 0 || len(f) < 4 {
+		return 0
+	}
+	_, total, ok := strings.Cut(f[3], "/")
+	n, err := strconv.ParseUint(total, 10, 32)
+	if !ok || err != nil {
+		return 0
+	}
+	return n + extra
 }

@@ -168,11 +168,16 @@ func TestSandboxedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The machine's task count changes under other tests: the formula is
+	// TestNprocLimit's; here the limit is above the extra and below the
+	// most tasks a kernel allows (pid_max <= 2^22).
+	if nproc := limitOf(t, limits, "Max processes"); nproc <= 1000 || nproc > 1000+1<<22 {
+		t.Errorf("RLIMIT_NPROC %d, want the machine's task count + 1000", nproc)
+	}
 	for _, want := range [][]string{
 		{"Max", "cpu", "time", "30", "30", "seconds"},
 		{"Max", "file", "size", "1048576", "1048576", "bytes"},
 		{"Max", "core", "file", "size", "0", "0", "bytes"},
-		{"Max", "processes", "1000", "1000", "processes"},
 		{"Max", "address", "space", "1073741824", "1073741824", "bytes"},
 	} {
 		if !strings.Contains(" "+strings.Join(strings.Fields(string(limits)), " ")+" ", " "+strings.Join(want, " ")+" ") {
@@ -185,7 +190,7 @@ func TestSandboxedJob(t *testing.T) {
 		t.Fatalf("run: %v %+v", o.err, o.res)
 	}
 	lines := strings.Split(strings.TrimSpace(string(o.res.Output)), "\n")
-	want := []string{dir, "x.i x.o ", "7", "30", "1048576", "2048", "0", "1000", dir, dir}
+	want := []string{dir, "x.i x.o ", "7", "30", "1048576", "2048", "0", strconv.FormatUint(limitOf(t, limits, "Max processes"), 10), dir, dir}
 	if len(lines) != len(want)+1 {
 		t.Fatalf("output: %q", o.res.Output)
 	}
@@ -207,6 +212,40 @@ func TestSandboxedJob(t *testing.T) {
 		t.Errorf("job reports sandbox %+v, probe %+v", o.res.Sandbox, p.Status)
 	}
 	gone(t, dir)
+}
+
+// limitOf returns the soft limit on the line of /proc/pid/limits named name.
+func limitOf(t *testing.T, limits []byte, name string) uint64 {
+	t.Helper()
+	for _, l := range strings.Split(string(limits), "\n") {
+		if strings.HasPrefix(l, name+" ") {
+			n, err := strconv.ParseUint(strings.Fields(l[len(name):])[0], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %q in %s", name, limits)
+	return 0
+}
+
+func TestNprocLimit(t *testing.T) {
+	for _, c := range []struct {
+		extra   uint64
+		loadavg string
+		want    uint64
+	}{
+		{512, "0.50 0.40 0.30 2/1234 5678\n", 1746},
+		{0, "0.50 0.40 0.30 2/1234 5678\n", 0},
+		{512, "0.50 0.40 0.30", 0},
+		{512, "0.50 0.40 0.30 2-1234 5678", 0},
+		{512, "", 0},
+	} {
+		if got := nprocLimit(c.extra, c.loadavg); got != c.want {
+			t.Errorf("nprocLimit(%d, %q) = %d, want %d", c.extra, c.loadavg, got, c.want)
+		}
+	}
 }
 
 func TestJobDirRemovedOnFailure(t *testing.T) {
@@ -347,9 +386,9 @@ func TestBadExtensionRunsNothing(t *testing.T) {
 // compilers are the real ones, with a source for each.
 var compilers = []struct{ name, ext, src string }{
 	{"gcc", ".i", "#include <stdio.h>\nstatic int sq(int x) { return x * x; }\nint main(void) { printf(\"%d\\n\", sq(7)); return 0; }\n"},
-	{"g++", ".ii", "#include <vector>\n#include <numeric>\nint sum(const std::vector<int>& v) { return std::accumulate(v.begin(), v.end(), 0); }\n"},
+	{"g++", ".ii", "#include <cstddef>\ntemplate <class T, std::size_t N> T sum(const T (&a)[N]) { T s{}; for (auto x : a) s += x; return s; }\nint f() { static const int a[] = {1, 2, 3}; return sum(a); }\n"},
 	{"clang", ".i", "#include <stdio.h>\nstatic int sq(int x) { return x * x; }\nint main(void) { printf(\"%d\\n\", sq(7)); return 0; }\n"},
-	{"clang++", ".ii", "#include <vector>\n#include <numeric>\nint sum(const std::vector<int>& v) { return std::accumulate(v.begin(), v.end(), 0); }\n"},
+	{"clang++", ".ii", "#include <cstddef>\ntemplate <class T, std::size_t N> T sum(const T (&a)[N]) { T s{}; for (auto x : a) s += x; return s; }\nint f() { static const int a[] = {1, 2, 3}; return sum(a); }\n"},
 }
 
 // preprocess runs cc -E on src (as the client does before sending).
@@ -417,6 +456,69 @@ func TestRealCompilersSameObject(t *testing.T) {
 				t.Fatalf("job ran without the sandbox the probe found: %+v", res.Sandbox)
 			}
 		})
+	}
+}
+
+// TestWrapperScript: a compiler that is a script running gcc (as Debian's
+// c89 is) works in the sandbox, although the sandbox cannot know what the
+// script runs.
+func TestWrapperScript(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := fake(t, `exec `+gcc+` "$@"`)
+	src := preprocess(t, "gcc", ".i", compilers[0].src)
+	j := realJob(t, "gcc", ".i", src, "-O2")
+	j.Compiler = cc
+	res, err := Run(context.Background(), j, DefaultLimits())
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("run: %v %+v %s", err, res, res.Stderr)
+	}
+	want, err := direct(t, "gcc", ".i", src, "-O2")
+	if err != nil || !bytes.Equal(res.Output, want) {
+		t.Fatalf("object differs from gcc's own (%v)", err)
+	}
+}
+
+// TestCheck: the start-up check passes for the real compilers and fails
+// for a toolchain whose programs the sandbox does not allow, until an
+// admin adds their directory.
+func TestCheck(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"gcc", "clang"} {
+		path, err := exec.LookPath(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ext := range []string{".i", ".ii", ".s"} {
+			if err := Check(ctx, path, ext, t.TempDir(), DefaultLimits()); err != nil {
+				t.Errorf("%s %s: %v", name, ext, err)
+			}
+		}
+	}
+	// A driver that runs a program from a directory of its own.
+	libexec := t.TempDir()
+	tool := filepath.Join(libexec, "cc1")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\n"+writeOut+`echo obj > "$last"`+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cc := fake(t, `exec `+tool+` "$@"`)
+	out := filepath.Join(t.TempDir(), "x.o")
+	if b, err := exec.Command(cc, "-c", "x.i", "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("unsandboxed: %v %s", err, b)
+	}
+	lim := DefaultLimits()
+	err := Check(ctx, cc, ".i", t.TempDir(), lim)
+	if sandbox.Probe().FS && (err == nil || !strings.Contains(err.Error(), "Permission denied")) {
+		t.Fatalf("check of a driver whose cc1 is not allowed: %v", err)
+	}
+	lim.Sandbox.ExecDirs = []string{libexec}
+	if err := Check(ctx, cc, ".i", t.TempDir(), lim); err != nil {
+		t.Fatalf("with exec_dirs: %v", err)
+	}
+	if err := Check(ctx, cc, ".c", t.TempDir(), lim); err == nil {
+		t.Fatal("a check for .c")
 	}
 }
 

@@ -24,13 +24,15 @@ var ErrSetup = errors.New("sandbox")
 const handshakeTimeout = 30 * time.Second
 
 // Cmd is one run of the helper. The caller may set Cmd.Stdout and
-// Cmd.Stderr (the compiler's), then calls Start, then Cmd.Wait.
+// Cmd.Stderr (the compiler's), then calls Start and Wait.
 type Cmd struct {
 	// Cmd runs the helper, which becomes the compiler. It leads a new
 	// process group, which is killed when the context is done, so that
 	// nothing the compiler started outlives the job.
-	Cmd  *exec.Cmd
-	spec []byte
+	Cmd    *exec.Cmd
+	spec   []byte
+	report *os.File
+	rest   *bufio.Reader // the report after the status line
 }
 
 // Command prepares to run spec through helper ("" = this executable).
@@ -56,10 +58,11 @@ func Command(ctx context.Context, helper string, spec *Spec) (*Cmd, error) {
 	return &Cmd{Cmd: cmd, spec: b}, nil
 }
 
-// Start starts the helper, hands it the spec and reads its report. It
-// returns once the compiler runs in the sandbox, with what is enforced; or
-// with an error wrapping ErrSetup, after killing and reaping the helper
-// (the caller must not call Wait then).
+// Start starts the helper, hands it the spec and reads its status line. It
+// returns once the helper is confined, niced and limited and about to exec
+// the compiler, with what is enforced: the caller may renice the process
+// group from then on. On error (wrapping ErrSetup) the helper has been
+// killed and reaped, and the caller must not call Wait.
 func (c *Cmd) Start() (Status, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
@@ -72,12 +75,12 @@ func (c *Cmd) Start() (Status, error) {
 		return Status{}, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	defer specW.Close()
-	defer repR.Close()
 	c.Cmd.ExtraFiles = []*os.File{specR, repW} // fds 3 and 4
 	err = c.Cmd.Start()
 	specR.Close()
 	repW.Close() // else the report pipe never reaches end of file
 	if err != nil {
+		repR.Close()
 		return Status{}, fmt.Errorf("%w: start helper: %v", ErrSetup, err)
 	}
 	deadline := time.Now().Add(handshakeTimeout)
@@ -85,23 +88,51 @@ func (c *Cmd) Start() (Status, error) {
 	repR.SetReadDeadline(deadline)
 	_, werr := specW.Write(c.spec)
 	specW.Close()
-	st, err := readReport(repR)
+	c.report = repR
+	c.rest = bufio.NewReader(io.LimitReader(repR, maxReport))
+	st, err := readStatus(c.rest)
 	if err == nil && werr != nil {
 		err = fmt.Errorf("%w: writing the spec: %v", ErrSetup, werr)
 	}
 	if err != nil {
-		c.Cmd.Cancel()
-		c.Cmd.Wait()
+		c.abort()
 		return Status{}, err
 	}
 	return st, nil
 }
 
-// readReport reads the helper's status line, then waits for end of file,
-// which comes when the exec of the compiler closes the pipe; a second line
-// says why the exec failed.
-func readReport(r io.Reader) (Status, error) {
-	br := bufio.NewReader(io.LimitReader(r, maxReport))
+// Wait waits for the exec of the compiler, then for the compiler. An exec
+// that failed is an error wrapping ErrSetup; the compiler's own failure is
+// an *exec.ExitError, as from exec.Cmd.Wait.
+func (c *Cmd) Wait() error {
+	// End of file comes when the exec closes the pipe (close-on-exec); a
+	// line says why the exec failed.
+	rest, err := io.ReadAll(c.rest)
+	c.report.Close()
+	if err == nil && len(bytes.TrimSpace(rest)) > 0 {
+		_, err = parseReport(rest)
+		if err == nil {
+			err = fmt.Errorf("%w: helper reported twice", ErrSetup)
+		}
+	} else if err != nil {
+		err = fmt.Errorf("%w: waiting for the compiler to start: %v", ErrSetup, err)
+	}
+	if err != nil {
+		c.Cmd.Cancel()
+		c.Cmd.Wait()
+		return err
+	}
+	return c.Cmd.Wait()
+}
+
+func (c *Cmd) abort() {
+	c.report.Close()
+	c.Cmd.Cancel()
+	c.Cmd.Wait()
+}
+
+// readStatus reads the helper's status line.
+func readStatus(br *bufio.Reader) (Status, error) {
 	first, err := br.ReadBytes('\n')
 	if err != nil {
 		if err == io.EOF {
@@ -115,16 +146,6 @@ func readReport(r io.Reader) (Status, error) {
 	}
 	if rep.Status == nil {
 		return Status{}, fmt.Errorf("%w: report without a status", ErrSetup)
-	}
-	rest, err := io.ReadAll(br)
-	if err != nil {
-		return Status{}, fmt.Errorf("%w: waiting for the compiler to start: %v", ErrSetup, err)
-	}
-	if len(bytes.TrimSpace(rest)) > 0 {
-		if _, err := parseReport(rest); err != nil {
-			return Status{}, err
-		}
-		return Status{}, fmt.Errorf("%w: helper reported twice", ErrSetup)
 	}
 	return *rep.Status, nil
 }

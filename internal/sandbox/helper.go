@@ -37,8 +37,10 @@ const (
 // on fd 4 and execs the compiler. It returns only when something failed
 // (or for a probe), with the exit code to use.
 func Main(args []string) int {
-	// Niceness and the seccomp filter belong to a thread, and the compiler
-	// inherits the thread that calls execve: keep all of it on one thread.
+	// Niceness, the Landlock domain and the seccomp filter belong to a
+	// thread, and the compiler inherits the thread that calls execve: all
+	// of it happens on this one. (Package init already runs locked to the
+	// main thread; this keeps it so.)
 	runtime.LockOSThread()
 	if len(args) != 0 || !isPipe(specFD) || !isPipe(reportFD) {
 		fmt.Fprintf(os.Stderr, "%s is the volunteer's internal compiler sandbox; it is not run by hand\n", HelperArg)
@@ -48,6 +50,12 @@ func Main(args []string) int {
 	rep := os.NewFile(reportFD, "report")
 	spec, err := readSpec(os.NewFile(specFD, "spec"))
 	if err != nil {
+		return fail(rep, exitSetup, err)
+	}
+	// Niceness before anything is reported: once the status line is out,
+	// the volunteer may renice the job (19 on a draining host), and a
+	// setpriority here after that would undo it.
+	if err := setNice(spec.Nice); err != nil {
 		return fail(rep, exitSetup, err)
 	}
 	st, err := confine(spec)
@@ -64,11 +72,8 @@ func Main(args []string) int {
 		return 0
 	}
 	argv := append([]string{spec.Compiler}, spec.Args...)
-	// Niceness and limits come last: an RLIMIT_AS below what the Go
-	// runtime has mapped leaves this process little room to allocate.
-	if err := setNice(spec.Nice); err != nil {
-		return fail(rep, exitSetup, err)
-	}
+	// Limits come last: an RLIMIT_AS below what the Go runtime has mapped
+	// leaves this process little room to allocate.
 	if err := setRlimits(spec.Limits); err != nil {
 		return fail(rep, exitSetup, err)
 	}

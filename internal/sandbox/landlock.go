@@ -83,16 +83,27 @@ func rules(spec *Spec) []landlock.Rule {
 	return out
 }
 
-// applyLandlock restricts this process and checks the result by trying
+// applyLandlock restricts this thread and checks the result by trying
 // what is now forbidden: a claimed restriction that does not hold is an
 // error, never a quieter report.
 func applyLandlock(spec *Spec) (Status, error) {
 	abi := kernelABI()
-	if err := newest.Restrict(rules(spec)...); err != nil {
+	// Only this thread is restricted, not the whole process as
+	// Config.Restrict does (through libpsx, which costs milliseconds per
+	// job): the compiler inherits the thread that calls execve, which is
+	// this one (Main locks it), and nothing else runs here before that.
+	fd, flags, err := newest.NewRulesetFD(rules(spec)...)
+	if err != nil {
 		return Status{}, fmt.Errorf("landlock: %w", err)
 	}
+	if fd >= 0 {
+		err := ll.LandlockRestrictSelf(fd, flags)
+		unix.Close(fd)
+		if err != nil {
+			return Status{}, fmt.Errorf("landlock_restrict_self: %w", err)
+		}
+	}
 	st := Status{ABI: abi}
-	var err error
 	if st.FS, err = writeDenied(filepath.Dir(spec.Dir)); err != nil {
 		return st, err
 	}

@@ -60,7 +60,7 @@ func Probe() Capability {
 		c.Err = err
 		return c
 	}
-	if err := cmd.Cmd.Wait(); err != nil {
+	if err := cmd.Wait(); err != nil {
 		c.Err = fmt.Errorf("probe helper: %w", err)
 		return c
 	}

@@ -97,10 +97,10 @@ func runSpec(t *testing.T, s *Spec) (*run, error) {
 		return nil, err
 	}
 	r := &run{status: st}
-	if err := c.Cmd.Wait(); err != nil {
+	if err := c.Wait(); err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			t.Fatal(err)
+			return nil, err
 		}
 		r.exit = ee.ExitCode()
 	}
@@ -506,5 +506,49 @@ func TestNormalize(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("normalize:\n got %v\nwant %v", got, want)
+	}
+}
+
+// BenchmarkJob is the sandbox's cost per job: starting the helper,
+// confining it and exec'ing a compiler that exits at once (the probe with
+// no arguments). BenchmarkDirect is the same program without the helper.
+func BenchmarkJob(b *testing.B) {
+	bin, err := probeBin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := Config{}.Paths(context.Background(), bin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	parent := b.TempDir()
+	for b.Loop() {
+		dir, err := os.MkdirTemp(parent, "dccjob-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := Command(context.Background(), "", &Spec{Compiler: bin, Dir: dir, Paths: p, DenySockets: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		os.Remove(dir)
+	}
+}
+
+func BenchmarkDirect(b *testing.B) {
+	bin, err := probeBin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := exec.Command(bin).Run(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

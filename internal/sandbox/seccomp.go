@@ -72,8 +72,9 @@ func filter(archs []arch) []unix.SockFilter {
 	return append(p, stmt(unix.BPF_RET|unix.BPF_K, unix.SECCOMP_RET_ALLOW))
 }
 
-// denySockets installs the filter on every thread of this process (the
-// compiler inherits it across exec) and checks that socket(2) now fails.
+// denySockets installs the filter on this thread, which execs the compiler
+// (seccomp filters, like Landlock domains, belong to a thread and are
+// inherited across exec), and checks that socket(2) now fails.
 // It reports false, without error, where it has no table for this
 // architecture or the kernel has no seccomp filters.
 func denySockets() (bool, error) {
@@ -83,12 +84,9 @@ func denySockets() (bool, error) {
 	}
 	prog := filter(archs)
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	tid, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog)))
 	runtime.KeepAlive(prog)
 	switch {
-	case errno == 0 && tid != 0:
-		// TSYNC names a thread it could not bring under the filter.
-		return false, fmt.Errorf("seccomp: thread %d could not be synchronised", tid)
 	case errno == 0:
 	case errno == unix.ENOSYS || errno == unix.EINVAL:
 		return false, nil // no seccomp filters in this kernel

@@ -36,6 +36,7 @@ var system = Paths{
 		// clang's driver reads these to pick distribution defaults.
 		"/etc/os-release", "/etc/lsb-release", "/etc/debian_version", "/etc/redhat-release",
 		"/dev/urandom", // random seeds
+		"/dev/zero",    // old programs map it for anonymous memory
 	},
 }
 
@@ -65,8 +66,9 @@ var toolchains struct {
 // runs for a compile (cc1, cc1plus, cc1obj, cc1objplus, as, as it reports
 // them with -print-prog-name) and the dynamic loader of each, executable;
 // their RUNPATH directories and its -print-search-dirs install and library
-// directories, readable. A script compiler gets its own directory and its
-// interpreter's, executable, since scripts run other programs. The result
+// directories, readable. A script compiler gets its own directory, its
+// interpreter's and the system's program trees (/usr/lib, /usr/libexec)
+// executable, since scripts run other programs. The result
 // is cached per path, size and modification time, so an upgraded compiler
 // is looked at again.
 func Toolchain(ctx context.Context, compiler string) (Paths, error) {
@@ -102,7 +104,9 @@ func derive(ctx context.Context, compiler string) (Paths, error) {
 	}
 	var p Paths
 	if interp, ok := shebang(real); ok {
-		p.ExecDirs = append(p.ExecDirs, filepath.Dir(real))
+		// A script runs other programs, which cannot be known from here:
+		// a wrapper that execs gcc needs gcc's cc1 under /usr/lib.
+		p.ExecDirs = append(p.ExecDirs, filepath.Dir(real), "/usr/lib", "/usr/libexec")
 		if ri, err := filepath.EvalSymlinks(interp); err == nil {
 			p.ExecDirs = append(p.ExecDirs, filepath.Dir(ri))
 			p = p.merge(elfDeps(ri))
@@ -118,8 +122,21 @@ func derive(ctx context.Context, compiler string) (Paths, error) {
 	p = p.merge(elfDeps(real))
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for _, prog := range []string{"cc1", "cc1plus", "cc1obj", "cc1objplus", "as"} {
-		out := strings.TrimSpace(query(ctx, compiler, "-print-prog-name="+prog))
+	// The queries run at once: a clang driver takes a good part of a
+	// second each on a loaded machine, and the first job waits for them.
+	progs := []string{"cc1", "cc1plus", "cc1obj", "cc1objplus", "as"}
+	outs := make([]string, len(progs)+1)
+	var wg sync.WaitGroup
+	for i, arg := range append(prefixAll("-print-prog-name=", progs), "-print-search-dirs") {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = query(ctx, compiler, arg)
+		}()
+	}
+	wg.Wait()
+	for _, out := range outs[:len(progs)] {
+		out = strings.TrimSpace(out)
 		if out == "" || strings.ContainsAny(out, "\n") {
 			continue
 		}
@@ -134,7 +151,7 @@ func derive(ctx context.Context, compiler string) (Paths, error) {
 			p = p.merge(elfDeps(rp))
 		}
 	}
-	for _, line := range strings.Split(query(ctx, compiler, "-print-search-dirs"), "\n") {
+	for _, line := range strings.Split(outs[len(progs)], "\n") {
 		k, v, ok := strings.Cut(line, ": ")
 		if !ok || (k != "install" && k != "libraries") {
 			continue
@@ -146,6 +163,14 @@ func derive(ctx context.Context, compiler string) (Paths, error) {
 		}
 	}
 	return p, nil
+}
+
+func prefixAll(prefix string, l []string) []string {
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = prefix + s
+	}
+	return out
 }
 
 // query runs the compiler with one informational option and returns its
