@@ -192,12 +192,18 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 		}
 		return nil, err
 	}
-	// The helper has set its niceness and is about to exec the compiler
-	// in the same process: a renice from OnStart now is not undone.
+	// The helper has set its niceness and waits: a renice from OnStart
+	// holds for the compiler from its first instruction.
 	if j.OnStart != nil {
 		j.OnStart(cmd.Cmd.Process.Pid)
 	}
-	werr := cmd.Wait() // an exec that failed is a sandbox.ErrSetup, below
+	if err := cmd.Exec(); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	werr := cmd.Wait()
 
 	res := &Result{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Sandbox: status}
 	if ps := cmd.Cmd.ProcessState; ps != nil {
@@ -244,24 +250,58 @@ var checkSources = map[string]string{
 	".s":  "\t.text\n\t.globl dcc_check\ndcc_check:\n\tnop\n",
 }
 
+// ErrSandboxed is wrapped by Check when a compile fails in the sandbox
+// and succeeds outside it: the sandbox, not the compiler, is at fault.
+var ErrSandboxed = errors.New("compiler works only outside the sandbox")
+
 // Check compiles a trivial source of extension ext (.i, .ii or .s) with
-// compiler exactly as a job would, sandbox included. A volunteer calls it
-// at start for each compiler and language it offers, and leaves out what
-// fails: a toolchain the sandbox does not fully allow (a cc1 where the
-// lookup does not find it) would fail every job as a compile error, which
-// clients return to the user instead of compiling locally.
+// compiler exactly as a job would, sandbox included, and if that fails,
+// once more outside the sandbox to say whose fault it is. It is for a new
+// toolchain (a `volunteer check` command, a start-up self-test): one the
+// sandbox does not fully allow (a cc1 where the lookup does not find it)
+// fails every job as a compile error, which clients return to the user
+// instead of compiling locally. The caller bounds it with ctx (a compiler
+// can hang).
 func Check(ctx context.Context, compiler, ext, tempDir string, lim Limits) error {
 	src, ok := checkSources[ext]
 	if !ok {
 		return fmt.Errorf("no check source for %q", ext)
 	}
-	res, err := Run(ctx, Job{Compiler: compiler, Ext: ext, Kind: ".o", Source: []byte(src), Name: "dcc-check", TempDir: tempDir}, lim)
-	if err != nil {
-		return fmt.Errorf("check %s on %s: %w", compiler, ext, err)
+	j := Job{Compiler: compiler, Ext: ext, Kind: ".o", Source: []byte(src), Name: "dcc-check", TempDir: tempDir}
+	res, err := Run(ctx, j, lim)
+	if err == nil && res.ExitCode == 0 && len(res.Output) > 0 {
+		return nil
 	}
-	if res.ExitCode != 0 || len(res.Output) == 0 {
+	why := fmt.Sprint(err)
+	if err == nil {
 		msg, _, _ := strings.Cut(strings.TrimSpace(string(res.Stderr)), "\n")
-		return fmt.Errorf("check %s on %s in the sandbox: exit %d: %s", compiler, ext, res.ExitCode, msg)
+		why = fmt.Sprintf("exit %d: %s", res.ExitCode, msg)
+	}
+	if derr := direct(ctx, j); derr != nil {
+		return fmt.Errorf("check %s on %s: %s (and outside the sandbox: %v)", compiler, ext, why, derr)
+	}
+	return fmt.Errorf("%w: check %s on %s: %s", ErrSandboxed, compiler, ext, why)
+}
+
+// direct compiles j as Run does, without the sandbox, for Check.
+func direct(ctx context.Context, j Job) error {
+	dir, err := os.MkdirTemp(j.TempDir, "dccjob-")
+	if err != nil {
+		return err
+	}
+	defer removeJobDir(dir)
+	src := safeName(j.Name) + j.Ext
+	if err := os.WriteFile(filepath.Join(dir, src), j.Source, 0o600); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, j.Compiler, "-c", src, "-o", "out.o")
+	cmd.Dir, cmd.Env = dir, jobEnv(dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		msg, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		return fmt.Errorf("%v: %s", err, msg)
 	}
 	return nil
 }

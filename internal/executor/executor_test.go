@@ -407,9 +407,9 @@ func preprocess(t *testing.T, cc, ext, src string) []byte {
 	return out
 }
 
-// direct compiles source the way Run does, without the sandbox, in a
+// compileDirect compiles source the way Run does, without the sandbox, in a
 // directory of the same shape, and returns the object (or the error).
-func direct(t *testing.T, cc, ext string, source []byte, args ...string) ([]byte, error) {
+func compileDirect(t *testing.T, cc, ext string, source []byte, args ...string) ([]byte, error) {
 	t.Helper()
 	dir, err := os.MkdirTemp(t.TempDir(), "dccjob-")
 	if err != nil {
@@ -445,7 +445,7 @@ func TestRealCompilersSameObject(t *testing.T) {
 			if err != nil || res.ExitCode != 0 {
 				t.Fatalf("sandboxed: %v %+v", err, res)
 			}
-			want, err := direct(t, c.name, c.ext, src, "-O2")
+			want, err := compileDirect(t, c.name, c.ext, src, "-O2")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -475,7 +475,7 @@ func TestWrapperScript(t *testing.T) {
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("run: %v %+v %s", err, res, res.Stderr)
 	}
-	want, err := direct(t, "gcc", ".i", src, "-O2")
+	want, err := compileDirect(t, "gcc", ".i", src, "-O2")
 	if err != nil || !bytes.Equal(res.Output, want) {
 		t.Fatalf("object differs from gcc's own (%v)", err)
 	}
@@ -510,8 +510,12 @@ func TestCheck(t *testing.T) {
 	}
 	lim := DefaultLimits()
 	err := Check(ctx, cc, ".i", t.TempDir(), lim)
-	if sandbox.Probe().FS && (err == nil || !strings.Contains(err.Error(), "Permission denied")) {
+	if sandbox.Probe().FS && (!errors.Is(err, ErrSandboxed) || !strings.Contains(err.Error(), "Permission denied")) {
 		t.Fatalf("check of a driver whose cc1 is not allowed: %v", err)
+	}
+	// A compiler that fails everywhere is not the sandbox's fault.
+	if err := Check(ctx, fake(t, `echo broken >&2; exit 4`), ".i", t.TempDir(), lim); err == nil || errors.Is(err, ErrSandboxed) {
+		t.Fatalf("check of a broken compiler: %v", err)
 	}
 	lim.Sandbox.ExecDirs = []string{libexec}
 	if err := Check(ctx, cc, ".i", t.TempDir(), lim); err != nil {
@@ -541,7 +545,7 @@ func TestIncbin(t *testing.T) {
 	enforced := sandbox.Probe().FS
 	for _, cc := range []string{"gcc", "clang"} {
 		t.Run(cc, func(t *testing.T) {
-			if obj, err := direct(t, cc, ".i", incbin(secret)); err != nil || !bytes.Contains(obj, []byte("PRIVATE-KEY-MATERIAL")) {
+			if obj, err := compileDirect(t, cc, ".i", incbin(secret)); err != nil || !bytes.Contains(obj, []byte("PRIVATE-KEY-MATERIAL")) {
 				t.Fatalf("outside the sandbox the .incbin should work: %v", err)
 			}
 			res, err := Run(context.Background(), realJob(t, cc, ".i", incbin(secret)), DefaultLimits())

@@ -24,13 +24,14 @@ var ErrSetup = errors.New("sandbox")
 const handshakeTimeout = 30 * time.Second
 
 // Cmd is one run of the helper. The caller may set Cmd.Stdout and
-// Cmd.Stderr (the compiler's), then calls Start and Wait.
+// Cmd.Stderr (the compiler's), then calls Start, Exec and Wait.
 type Cmd struct {
 	// Cmd runs the helper, which becomes the compiler. It leads a new
 	// process group, which is killed when the context is done, so that
 	// nothing the compiler started outlives the job.
 	Cmd    *exec.Cmd
 	spec   []byte
+	specW  *os.File
 	report *os.File
 	rest   *bufio.Reader // the report after the status line
 }
@@ -43,7 +44,7 @@ func Command(ctx context.Context, helper string, spec *Spec) (*Cmd, error) {
 			return nil, fmt.Errorf("%w: finding the helper: %v", ErrSetup, err)
 		}
 	}
-	b, err := json.Marshal(spec)
+	b, err := json.Marshal(spec) // one line: JSON escapes newlines
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
@@ -55,14 +56,15 @@ func Command(ctx context.Context, helper string, spec *Spec) (*Cmd, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	return &Cmd{Cmd: cmd, spec: b}, nil
+	return &Cmd{Cmd: cmd, spec: append(b, '\n')}, nil
 }
 
 // Start starts the helper, hands it the spec and reads its status line. It
-// returns once the helper is confined, niced and limited and about to exec
-// the compiler, with what is enforced: the caller may renice the process
-// group from then on. On error (wrapping ErrSetup) the helper has been
-// killed and reaped, and the caller must not call Wait.
+// returns once the helper is confined, niced and limited and waits for
+// Exec, with what is enforced: the caller may record and renice the
+// process group (Cmd.Process.Pid) before the compiler runs. On error
+// (wrapping ErrSetup) the helper has been killed and reaped, and the
+// caller must not call Exec or Wait.
 func (c *Cmd) Start() (Status, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
@@ -74,12 +76,13 @@ func (c *Cmd) Start() (Status, error) {
 		specW.Close()
 		return Status{}, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
-	defer specW.Close()
+	c.specW, c.report = specW, repR
 	c.Cmd.ExtraFiles = []*os.File{specR, repW} // fds 3 and 4
 	err = c.Cmd.Start()
 	specR.Close()
 	repW.Close() // else the report pipe never reaches end of file
 	if err != nil {
+		specW.Close()
 		repR.Close()
 		return Status{}, fmt.Errorf("%w: start helper: %v", ErrSetup, err)
 	}
@@ -87,8 +90,6 @@ func (c *Cmd) Start() (Status, error) {
 	specW.SetWriteDeadline(deadline)
 	repR.SetReadDeadline(deadline)
 	_, werr := specW.Write(c.spec)
-	specW.Close()
-	c.report = repR
 	c.rest = bufio.NewReader(io.LimitReader(repR, maxReport))
 	st, err := readStatus(c.rest)
 	if err == nil && werr != nil {
@@ -101,31 +102,43 @@ func (c *Cmd) Start() (Status, error) {
 	return st, nil
 }
 
-// Wait waits for the exec of the compiler, then for the compiler. An exec
-// that failed is an error wrapping ErrSetup; the compiler's own failure is
-// an *exec.ExitError, as from exec.Cmd.Wait.
-func (c *Cmd) Wait() error {
-	// End of file comes when the exec closes the pipe (close-on-exec); a
-	// line says why the exec failed.
-	rest, err := io.ReadAll(c.rest)
-	c.report.Close()
-	if err == nil && len(bytes.TrimSpace(rest)) > 0 {
-		_, err = parseReport(rest)
-		if err == nil {
-			err = fmt.Errorf("%w: helper reported twice", ErrSetup)
+// Exec lets the helper exec the compiler and returns once it has: an exec
+// that failed is an error wrapping ErrSetup, after which the helper has
+// been reaped and the caller must not call Wait.
+func (c *Cmd) Exec() error {
+	_, err := c.specW.Write([]byte(goWord))
+	c.specW.Close()
+	if err != nil {
+		err = fmt.Errorf("%w: starting the compiler: %v", ErrSetup, err)
+	} else {
+		// End of file comes when the exec closes the pipe (close-on-exec);
+		// a line says why the exec failed.
+		var rest []byte
+		if rest, err = io.ReadAll(c.rest); err != nil {
+			err = fmt.Errorf("%w: waiting for the compiler to start: %v", ErrSetup, err)
+		} else if len(bytes.TrimSpace(rest)) > 0 {
+			if _, err = parseReport(rest); err == nil {
+				err = fmt.Errorf("%w: helper reported twice", ErrSetup)
+			}
 		}
-	} else if err != nil {
-		err = fmt.Errorf("%w: waiting for the compiler to start: %v", ErrSetup, err)
 	}
 	if err != nil {
-		c.Cmd.Cancel()
-		c.Cmd.Wait()
+		c.abort()
 		return err
 	}
+	return nil
+}
+
+// Wait waits for the compiler (or the helper, without Exec) to exit, like
+// exec.Cmd.Wait: a compiler's failure is an *exec.ExitError.
+func (c *Cmd) Wait() error {
+	c.specW.Close() // a helper still waiting for Exec gives up
+	c.report.Close()
 	return c.Cmd.Wait()
 }
 
 func (c *Cmd) abort() {
+	c.specW.Close()
 	c.report.Close()
 	c.Cmd.Cancel()
 	c.Cmd.Wait()

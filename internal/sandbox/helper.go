@@ -1,10 +1,10 @@
 package sandbox
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,8 +34,8 @@ const (
 )
 
 // Main is the helper: it reads the Spec from fd 3, confines itself, reports
-// on fd 4 and execs the compiler. It returns only when something failed
-// (or for a probe), with the exit code to use.
+// on fd 4, waits for the word on fd 3 and execs the compiler. It returns
+// only when something failed (or for a probe), with the exit code to use.
 func Main(args []string) int {
 	// Niceness, the Landlock domain and the seccomp filter belong to a
 	// thread, and the compiler inherits the thread that calls execve: all
@@ -46,9 +46,11 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s is the volunteer's internal compiler sandbox; it is not run by hand\n", HelperArg)
 		return exitSetup
 	}
+	unix.CloseOnExec(specFD)
 	unix.CloseOnExec(reportFD)
 	rep := os.NewFile(reportFD, "report")
-	spec, err := readSpec(os.NewFile(specFD, "spec"))
+	in := bufio.NewReaderSize(os.NewFile(specFD, "spec"), 64<<10)
+	spec, err := readSpec(in)
 	if err != nil {
 		return fail(rep, exitSetup, err)
 	}
@@ -80,6 +82,12 @@ func Main(args []string) int {
 	if _, err := rep.Write(line); err != nil {
 		return exitSetup // the parent is gone
 	}
+	// The volunteer now records the job's process group and may renice
+	// it; the compiler starts only when it says so, and so runs at the
+	// right niceness from its first instruction.
+	if w, err := in.ReadString('\n'); err != nil || w != goWord {
+		return exitSetup // the parent is gone or gave up
+	}
 	err = syscall.Exec(spec.Compiler, argv, spec.Env)
 	return fail(rep, exitExec, fmt.Errorf("exec %s: %w", spec.Compiler, err))
 }
@@ -97,14 +105,22 @@ func isPipe(fd int) bool {
 	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
 }
 
-func readSpec(f *os.File) (*Spec, error) {
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSpec+1))
-	if err != nil {
-		return nil, fmt.Errorf("read spec: %w", err)
-	}
-	if len(b) > maxSpec {
-		return nil, fmt.Errorf("spec over %d bytes", maxSpec)
+// readSpec reads the spec, one line of JSON.
+func readSpec(in *bufio.Reader) (*Spec, error) {
+	var b []byte
+	for {
+		chunk, err := in.ReadSlice('\n')
+		b = append(b, chunk...)
+		if len(b) > maxSpec {
+			return nil, fmt.Errorf("spec over %d bytes", maxSpec)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read spec: %w", err)
+		}
+		break
 	}
 	var s Spec
 	if err := json.Unmarshal(b, &s); err != nil {

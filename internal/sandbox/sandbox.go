@@ -22,12 +22,14 @@ import (
 // into the helper (see init in helper.go).
 const HelperArg = "__sandbox"
 
-// The helper's two extra file descriptors: the parent writes the Spec on
-// specFD and reads the helper's report from reportFD, which is close-on-exec
-// so that the parent sees end of file exactly when the compiler starts.
+// The helper's two extra file descriptors, both close-on-exec in the
+// helper. The parent writes the Spec on specFD, one line of JSON, and
+// later goWord; it reads the helper's report from reportFD, and sees end
+// of file there exactly when the compiler starts.
 const (
 	specFD   = 3
 	reportFD = 4
+	goWord   = "go\n"
 )
 
 // Caps on what crosses the pipes, so that neither side reads without bound.

@@ -97,6 +97,9 @@ func runSpec(t *testing.T, s *Spec) (*run, error) {
 		return nil, err
 	}
 	r := &run{status: st}
+	if err := c.Exec(); err != nil {
+		return nil, err
+	}
 	if err := c.Wait(); err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
@@ -532,6 +535,9 @@ func BenchmarkJob(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := c.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Exec(); err != nil {
 			b.Fatal(err)
 		}
 		if err := c.Wait(); err != nil {
