@@ -248,6 +248,23 @@ func TestNprocLimit(t *testing.T) {
 	}
 }
 
+// TestOnStartReniceHoldsFromTheStart: a renice in OnStart (a draining
+// host) applies before the compiler's first instruction, and the helper
+// does not undo it.
+func TestOnStartReniceHoldsFromTheStart(t *testing.T) {
+	cc := fake(t, writeOut+`nice > "$last"`)
+	j := job(cc, t.TempDir())
+	j.OnStart = func(pgid int) {
+		if err := Renice(pgid, 15); err != nil {
+			t.Error(err)
+		}
+	}
+	res, err := Run(context.Background(), j, DefaultLimits())
+	if err != nil || strings.TrimSpace(string(res.Output)) != "15" {
+		t.Fatalf("niceness at the compiler's start: %v %q, want 15", err, res.Output)
+	}
+}
+
 func TestJobDirRemovedOnFailure(t *testing.T) {
 	cc := fake(t, `pwd >&2; echo "x.i:1: error: nope" >&2; exit 3`)
 	res, err := Run(context.Background(), job(cc, t.TempDir()), DefaultLimits())

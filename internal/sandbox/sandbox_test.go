@@ -407,6 +407,25 @@ func TestHelperRefusesBadSpecs(t *testing.T) {
 	}
 }
 
+// TestNoWordNoCompiler: a helper whose parent never calls Exec exits
+// without starting the compiler.
+func TestNoWordNoCompiler(t *testing.T) {
+	s := spec(t, probe(t), "write=ran")
+	c, err := Command(context.Background(), "", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Wait(); err == nil {
+		t.Fatal("helper without the word exited 0")
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "ran")); err == nil {
+		t.Fatal("the compiler ran")
+	}
+}
+
 // TestHelperByHand: run without its pipes, the helper explains and exits.
 func TestHelperByHand(t *testing.T) {
 	self, err := os.Executable()
