@@ -17,6 +17,8 @@ import (
 )
 
 func main() {
+	// `volunteer __sandbox`, the helper each job's compiler starts from, is
+	// served before main runs, by package sandbox's init (see its doc).
 	if len(os.Args) > 1 && (os.Args[1] == volunteer.ControlPause || os.Args[1] == volunteer.ControlResume) {
 		os.Exit(control(os.Args[1], os.Args[2:]))
 	}

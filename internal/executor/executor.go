@@ -1,8 +1,9 @@
 // Package executor runs one compile job on a volunteer: in a private
-// temporary directory, with the exact compiler that matched, at low
-// priority and under resource limits, and returns the output file, stdout,
-// stderr and exit status. It trusts nothing about the job: callers check
-// the lease token and the arguments before calling Run.
+// temporary directory, with the exact compiler that matched, through the
+// sandbox helper (package sandbox: rlimits, niceness, Landlock, no
+// sockets), and returns the output file, stdout, stderr and exit status.
+// It trusts nothing about the job: callers check the lease token and the
+// arguments before calling Run.
 package executor
 
 import (
@@ -11,13 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/dcc-farm/dcc/internal/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +32,16 @@ type Limits struct {
 	Memory    uint64        // RLIMIT_AS in bytes
 	FileSize  uint64        // RLIMIT_FSIZE: largest file the compiler may write
 	OutputCap int           // cap on captured stdout and stderr each
-	Nice      int           // added niceness
+	Nice      int           // niceness of the compiler (at least)
+	// Procs is how many processes and threads a job may add to those
+	// running when it starts (0 = no limit). RLIMIT_NPROC counts all of
+	// the user's, and a volunteer running as a desktop user may have
+	// thousands: the limit is set to the machine's task count plus Procs,
+	// which stops a fork bomb without failing a compile (as a false
+	// compile error) because the owner's browser has many threads.
+	Procs uint64
+	// Sandbox is the admin's sandbox policy (extra directories, require).
+	Sandbox sandbox.Config
 }
 
 // DefaultLimits are generous for real compiles and stop runaway ones.
@@ -40,6 +53,7 @@ func DefaultLimits() Limits {
 		FileSize:  512 << 20,
 		OutputCap: 1 << 20,
 		Nice:      10,
+		Procs:     512,
 	}
 }
 
@@ -65,6 +79,8 @@ type Result struct {
 	Output   []byte // nil when the compiler failed
 	Wall     time.Duration
 	CPU      time.Duration
+	// Sandbox is what the helper found enforced for this job.
+	Sandbox sandbox.Status
 }
 
 // ErrLimit is wrapped when a job hits a resource limit.
@@ -115,18 +131,24 @@ func safeName(n string) string {
 	return s
 }
 
-// Run compiles j. An error means the job did not run to completion for a
-// farm reason (limits, I/O); a compiler failure is a Result with a non-zero
-// ExitCode and a nil error.
+// Run compiles j in the sandbox (package sandbox). An error means the job
+// did not run to completion for a farm reason (the sandbox, limits, I/O); a
+// compiler failure is a Result with a non-zero ExitCode and a nil error.
 func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 	if !exts[j.Ext] || !kinds[j.Kind] {
 		return nil, fmt.Errorf("bad extension %q or kind %q", j.Ext, j.Kind)
 	}
+	paths, err := lim.Sandbox.Paths(ctx, j.Compiler)
+	if err != nil {
+		return nil, fmt.Errorf("%w: toolchain of %s: %v", sandbox.ErrSetup, j.Compiler, err)
+	}
+	// The volunteer, not the helper, makes and removes the job directory,
+	// so it is gone afterwards however the helper or the compiler ends.
 	dir, err := os.MkdirTemp(j.TempDir, "dccjob-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer removeJobDir(dir)
 	name := safeName(j.Name)
 	src := name + j.Ext
 	out := name + j.Kind
@@ -140,30 +162,51 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 	if j.Kind == ".s" {
 		mode = "-S"
 	}
-	args := append(append([]string{}, j.Args...), mode, src, "-o", out)
 	ctx, cancel := context.WithTimeout(ctx, lim.Wall)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, j.Compiler, args...)
-	cmd.Dir = dir
-	cmd.Env = jobEnv(dir)
-	cmd.Stdin = nil
+	cmd, err := sandbox.Command(ctx, lim.Sandbox.Helper, &sandbox.Spec{
+		Compiler:    j.Compiler,
+		Args:        append(append([]string{}, j.Args...), mode, src, "-o", out),
+		Env:         jobEnv(dir),
+		Dir:         dir,
+		Limits:      rlimits(lim),
+		Nice:        lim.Nice,
+		Paths:       paths,
+		Require:     lim.Sandbox.Require,
+		DenySockets: true,
+	})
+	if err != nil {
+		return nil, err
+	}
 	stdout := &capped{cap: lim.OutputCap}
 	stderr := &capped{cap: lim.OutputCap}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
+	cmd.Cmd.Stdout, cmd.Cmd.Stderr = stdout, stderr
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", j.Compiler, err)
+	status, err := cmd.Start()
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return nil, fmt.Errorf("%w: wall time %s", ErrLimit, lim.Wall)
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
 	}
-	applyLimits(cmd.Process.Pid, lim)
+	// The helper has set its niceness and waits: a renice from OnStart
+	// holds for the compiler from its first instruction.
 	if j.OnStart != nil {
-		j.OnStart(cmd.Process.Pid)
+		j.OnStart(cmd.Cmd.Process.Pid)
+	}
+	if err := cmd.Exec(); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
 	}
 	werr := cmd.Wait()
-	res := &Result{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-	if ps := cmd.ProcessState; ps != nil {
+
+	res := &Result{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Sandbox: status}
+	if ps := cmd.Cmd.ProcessState; ps != nil {
 		res.CPU = ps.UserTime() + ps.SystemTime()
 	}
 	if ctx.Err() == context.DeadlineExceeded {
@@ -193,19 +236,115 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 	if stdout.truncated || stderr.truncated {
 		return nil, fmt.Errorf("%w: compiler output over %d bytes", ErrLimit, lim.OutputCap)
 	}
-	f, err := os.Open(filepath.Join(dir, out))
+	res.Output, err = readOutput(filepath.Join(dir, out), lim.FileSize)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// checkSources are what Check compiles, per source extension.
+var checkSources = map[string]string{
+	".i":  "int dcc_check(int x) { return x + 1; }\n",
+	".ii": "template <class T> T dcc_check(T x) { return x + 1; }\nint dcc_use() { return dcc_check(1); }\n",
+	".s":  "\t.text\n\t.globl dcc_check\ndcc_check:\n\tnop\n",
+}
+
+// ErrSandboxed is wrapped by Check when a compile fails in the sandbox
+// and succeeds outside it: the sandbox, not the compiler, is at fault.
+var ErrSandboxed = errors.New("compiler works only outside the sandbox")
+
+// Check compiles a trivial source of extension ext (.i, .ii or .s) with
+// compiler exactly as a job would, sandbox included, and if that fails,
+// once more outside the sandbox to say whose fault it is. It is for a new
+// toolchain (a `volunteer check` command, a start-up self-test): one the
+// sandbox does not fully allow (a cc1 where the lookup does not find it)
+// fails every job as a compile error, which clients return to the user
+// instead of compiling locally. The caller bounds it with ctx (a compiler
+// can hang).
+func Check(ctx context.Context, compiler, ext, tempDir string, lim Limits) error {
+	src, ok := checkSources[ext]
+	if !ok {
+		return fmt.Errorf("no check source for %q", ext)
+	}
+	j := Job{Compiler: compiler, Ext: ext, Kind: ".o", Source: []byte(src), Name: "dcc-check", TempDir: tempDir}
+	res, err := Run(ctx, j, lim)
+	if err == nil && res.ExitCode == 0 && len(res.Output) > 0 {
+		return nil
+	}
+	why := fmt.Sprint(err)
+	if err == nil {
+		msg, _, _ := strings.Cut(strings.TrimSpace(string(res.Stderr)), "\n")
+		why = fmt.Sprintf("exit %d: %s", res.ExitCode, msg)
+	}
+	if derr := direct(ctx, j); derr != nil {
+		return fmt.Errorf("check %s on %s: %s (and outside the sandbox: %v)", compiler, ext, why, derr)
+	}
+	return fmt.Errorf("%w: check %s on %s: %s", ErrSandboxed, compiler, ext, why)
+}
+
+// direct compiles j as Run does, without the sandbox, for Check.
+func direct(ctx context.Context, j Job) error {
+	dir, err := os.MkdirTemp(j.TempDir, "dccjob-")
+	if err != nil {
+		return err
+	}
+	defer removeJobDir(dir)
+	src := safeName(j.Name) + j.Ext
+	if err := os.WriteFile(filepath.Join(dir, src), j.Source, 0o600); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, j.Compiler, "-c", src, "-o", "out.o")
+	cmd.Dir, cmd.Env = dir, jobEnv(dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		msg, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		return fmt.Errorf("%v: %s", err, msg)
+	}
+	return nil
+}
+
+// readOutput reads the object the compiler left, refusing anything but a
+// regular file: a link would make the volunteer read (and return) a file
+// the sandbox kept from the compiler, and a fifo would block it.
+func readOutput(path string, limit uint64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("compiler exited 0 but wrote no output: %w", err)
 	}
 	defer f.Close()
-	res.Output, err = io.ReadAll(io.LimitReader(f, int64(lim.FileSize)+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	if uint64(len(res.Output)) > lim.FileSize {
-		return nil, fmt.Errorf("%w: output over %d bytes", ErrLimit, lim.FileSize)
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("compiler output %s is not a regular file (%s)", filepath.Base(path), fi.Mode().Type())
 	}
-	return res, nil
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: output over %d bytes", ErrLimit, limit)
+	}
+	return b, nil
+}
+
+// removeJobDir removes a job directory even if the compiler left
+// directories in it without search or write permission for their owner.
+func removeJobDir(dir string) {
+	if os.RemoveAll(dir) == nil {
+		return
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	os.RemoveAll(dir)
 }
 
 func jobEnv(dir string) []string {
@@ -223,17 +362,34 @@ func Renice(pgid, nice int) error {
 	return unix.Setpriority(unix.PRIO_PGRP, pgid, nice)
 }
 
-func applyLimits(pid int, lim Limits) {
-	set := func(res int, v uint64) {
-		if v > 0 {
-			_ = unix.Prlimit(pid, res, &unix.Rlimit{Cur: v, Max: v}, nil)
-		}
+// rlimits converts the job's limits for the helper. RLIMIT_CPU is in whole
+// seconds, rounded up.
+func rlimits(lim Limits) sandbox.Rlimits {
+	return sandbox.Rlimits{
+		CPU:   uint64((lim.CPU + time.Second - 1) / time.Second),
+		AS:    lim.Memory,
+		FSize: lim.FileSize,
+		NProc: nprocLimit(lim.Procs, loadavg()),
 	}
-	set(unix.RLIMIT_CPU, uint64(lim.CPU/time.Second))
-	set(unix.RLIMIT_AS, lim.Memory)
-	set(unix.RLIMIT_FSIZE, lim.FileSize)
-	set(unix.RLIMIT_CORE, 0)
-	if lim.Nice > 0 {
-		_ = unix.Setpriority(unix.PRIO_PROCESS, pid, lim.Nice)
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return string(b)
+}
+
+// nprocLimit is RLIMIT_NPROC for a job that may add extra tasks, given
+// /proc/loadavg ("0.50 0.40 0.30 2/1234 5678": 1234 tasks exist), or 0 (no
+// limit) when extra is 0 or the count is unknown.
+func nprocLimit(extra uint64, loadavg string) uint64 {
+	f := strings.Fields(loadavg)
+	if extra == 0 || len(f) < 4 {
+		return 0
 	}
+	_, total, ok := strings.Cut(f[3], "/")
+	n, err := strconv.ParseUint(total, 10, 32)
+	if !ok || err != nil {
+		return 0
+	}
+	return n + extra
 }
