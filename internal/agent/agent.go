@@ -114,6 +114,7 @@ func (a *Agent) Run() {
 				a.shutdown()
 				return
 			}
+			a.local.recheck(now)
 			if now.Sub(lastReport) > 10*time.Second {
 				lastReport = now
 				a.report()

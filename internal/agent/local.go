@@ -110,7 +110,7 @@ func (l *localSlots) stealLocked(now time.Time) {
 			if best != nil && q.seq < best.seq {
 				continue
 			}
-			wait := max(q.estWait-now.Sub(q.estAt), time.Millisecond)
+			wait := remainingWait(q, now)
 			if scheduler.CompileLocally(scheduler.LocalQuery{SlotFree: true, Gain: l.gainLocked(q.size), Wait: wait,
 				Backlogged: q.backlogged, OthersWaiting: len(l.queued) - 1}) {
 				best = q
@@ -124,6 +124,24 @@ func (l *localSlots) stealLocked(now time.Time) {
 		l.busy++           // the slot is the stolen job's now
 		go best.withdraw() // closing a stream may wait on the session: not under mu
 	}
+}
+
+// remainingWait is how much longer a queued job can expect to wait: what
+// is left of the broker's estimate, and once the job has waited longer
+// than that (the farm is slower than estimated), as long again as it has
+// waited so far.
+func remainingWait(q *queuedJob, now time.Time) time.Duration {
+	waited := now.Sub(q.estAt)
+	return max(q.estWait-waited, waited, time.Millisecond)
+}
+
+// recheck looks again for queued jobs a free slot should take: their
+// expected waits change with time, not only when a slot frees. The agent
+// calls it every second.
+func (l *localSlots) recheck(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stealLocked(now)
 }
 
 // waiting registers (or updates) a job queued at the broker with the

@@ -119,8 +119,8 @@ func TestBackloggedUserStealsNewestFirst(t *testing.T) {
 	l.tryReserve(1 << 20)
 	a, wa := queued(1 << 20)
 	b, wb := queued(1 << 20)
-	l.waiting(a, 10*time.Millisecond, true, t0)
-	l.waiting(b, 10*time.Millisecond, true, t0)
+	l.waiting(a, 500*time.Millisecond, true, t0) // shorter than the farm's gain, but backlogged
+	l.waiting(b, 500*time.Millisecond, true, t0)
 	l.unreserve(t0)
 	waitCount(t, wb, 1)
 	if wa.Load() != 0 || !l.leave(b) || l.leave(a) {
@@ -128,16 +128,23 @@ func TestBackloggedUserStealsNewestFirst(t *testing.T) {
 	}
 }
 
-// TestRemainingWaitShrinks: the estimate counts down from when it was given.
-func TestRemainingWaitShrinks(t *testing.T) {
+// TestRemainingWait: the estimate counts down from when it was given;
+// a job still waiting past it is taken to wait as long again as it has,
+// so a farm much slower than estimated sends it home on a recheck.
+func TestRemainingWait(t *testing.T) {
 	l := newSlots(1)
 	l.tryReserve(1 << 20)
-	q, withdrawn := queued(1 << 20)
-	l.waiting(q, 10*time.Second, false, t0)
-	l.unreserve(t0.Add(9999 * time.Millisecond)) // 1 ms of the wait left: the farm is faster now
+	q, withdrawn := queued(1 << 20) // the farm gains about 2 s
+	l.waiting(q, 1500*time.Millisecond, false, t0)
+	l.unreserve(t0.Add(time.Second)) // 0.5 s of the estimate left, 1 s waited: 1 s < 2 s
 	time.Sleep(10 * time.Millisecond)
 	if withdrawn.Load() != 0 {
-		t.Fatal("stole on an estimate that had run out")
+		t.Fatal("stole while the farm was still faster")
+	}
+	l.recheck(t0.Add(3 * time.Second)) // waited 3 s, past the estimate: 3 s more > 2 s
+	waitCount(t, withdrawn, 1)
+	if !l.leave(q) {
+		t.Fatal("the overdue job was not taken home")
 	}
 }
 

@@ -58,6 +58,9 @@ func (b *Broker) Status(explain string) *status.Doc {
 		doc.Busy += h.Busy
 		if explain != "" && explain == name {
 			doc.Explain = explainHost(h.Host, v, s.Config().Tiering, h.Note, b.ext(name).skew)
+			if sb := b.ext(name).sandbox; sb != "" {
+				doc.Explain.Detail += "; sandbox: " + sb
+			}
 		}
 	}
 	sort.SliceStable(doc.Hosts, func(i, j int) bool { return doc.Hosts[i].Tier > doc.Hosts[j].Tier })

@@ -78,6 +78,7 @@ func (b *Broker) join(vc *volunteerConn, reg *wire.Register) {
 	b.vols[name] = vc
 	b.sched.Connect(name, scheduler.Registration{Addr: reg.Addr, CPUs: reg.CPUs, Slots: reg.Slots, Compilers: comps}, now)
 	b.ext(name).last = &reg.Status
+	b.ext(name).sandbox = reg.Sandbox
 	b.applyHostStatusLocked(name, now)
 	adopted := b.adoptLocked(name, reg.Running, now)
 	b.dispatchLocked(now)

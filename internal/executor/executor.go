@@ -21,8 +21,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dcc-farm/dcc/internal/sandbox"
 	"golang.org/x/sys/unix"
+
+	"github.com/dcc-farm/dcc/internal/compilerargs"
+	"github.com/dcc-farm/dcc/internal/sandbox"
 )
 
 // Limits bound one job.
@@ -61,7 +63,8 @@ func DefaultLimits() Limits {
 type Job struct {
 	Compiler string   // absolute path of the compiler to run
 	Args     []string // checked remote arguments
-	Ext      string   // .i .ii .mi .mii .s
+	Ext      string   // .i .ii .mi .mii .s, or a source extension (.c .cc ...) with Lang
+	Lang     string   // the language of a source whose includes were inlined (clang -frewrite-includes)
 	Kind     string   // .o or .s
 	Source   []byte
 	Name     string // base name for the source file (without extension)
@@ -85,6 +88,14 @@ type Result struct {
 
 // ErrLimit is wrapped when a job hits a resource limit.
 var ErrLimit = errors.New("job exceeded a resource limit")
+
+// rewritten reports whether ext names a source of language lang: a
+// source with its includes inlined (compilerargs.RewriteIncludes), which
+// the compiler preprocesses once more from the file's own name.
+func rewritten(ext, lang string) bool {
+	l, ok := compilerargs.SourceExt(ext)
+	return ok && l == lang
+}
 
 // Allowed extensions and kinds.
 var (
@@ -135,8 +146,8 @@ func safeName(n string) string {
 // did not run to completion for a farm reason (the sandbox, limits, I/O); a
 // compiler failure is a Result with a non-zero ExitCode and a nil error.
 func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
-	if !exts[j.Ext] || !kinds[j.Kind] {
-		return nil, fmt.Errorf("bad extension %q or kind %q", j.Ext, j.Kind)
+	if !kinds[j.Kind] || !(exts[j.Ext] || rewritten(j.Ext, j.Lang)) {
+		return nil, fmt.Errorf("bad extension %q, language %q or kind %q", j.Ext, j.Lang, j.Kind)
 	}
 	paths, err := lim.Sandbox.Paths(ctx, j.Compiler)
 	if err != nil {

@@ -208,7 +208,7 @@ func TestSandboxedJob(t *testing.T) {
 			t.Errorf("environment variable %s reached the compiler", k)
 		}
 	}
-	if p := sandbox.Probe(); o.res.Sandbox != p.Status {
+	if p := sandbox.Probe(""); o.res.Sandbox != p.Status {
 		t.Errorf("job reports sandbox %+v, probe %+v", o.res.Sandbox, p.Status)
 	}
 	gone(t, dir)
@@ -469,7 +469,7 @@ func TestRealCompilersSameObject(t *testing.T) {
 			if !bytes.Equal(res.Output, want) {
 				t.Fatalf("sandboxed object (%d bytes) differs from the direct one (%d bytes); stderr %s", len(res.Output), len(want), res.Stderr)
 			}
-			if !res.Sandbox.FS && sandbox.Probe().FS {
+			if !res.Sandbox.FS && sandbox.Probe("").FS {
 				t.Fatalf("job ran without the sandbox the probe found: %+v", res.Sandbox)
 			}
 		})
@@ -527,7 +527,7 @@ func TestCheck(t *testing.T) {
 	}
 	lim := DefaultLimits()
 	err := Check(ctx, cc, ".i", t.TempDir(), lim)
-	if sandbox.Probe().FS && (!errors.Is(err, ErrSandboxed) || !strings.Contains(err.Error(), "Permission denied")) {
+	if sandbox.Probe("").FS && (!errors.Is(err, ErrSandboxed) || !strings.Contains(err.Error(), "Permission denied")) {
 		t.Fatalf("check of a driver whose cc1 is not allowed: %v", err)
 	}
 	// A compiler that fails everywhere is not the sandbox's fault.
@@ -559,7 +559,7 @@ func TestIncbin(t *testing.T) {
 	incbin := func(path string) []byte {
 		return []byte(fmt.Sprintf("__asm__(\".section .rodata\\n.incbin \\\"%s\\\"\\n.text\");\nint x;\n", path))
 	}
-	enforced := sandbox.Probe().FS
+	enforced := sandbox.Probe("").FS
 	for _, cc := range []string{"gcc", "clang"} {
 		t.Run(cc, func(t *testing.T) {
 			if obj, err := compileDirect(t, cc, ".i", incbin(secret)); err != nil || !bytes.Contains(obj, []byte("PRIVATE-KEY-MATERIAL")) {

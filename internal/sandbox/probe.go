@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 )
@@ -34,10 +35,10 @@ func (c Capability) Summary() string {
 	return c.Status.String()
 }
 
-// Probe runs this executable as the helper with a probe spec (everything a
-// job gets, without a compiler) and returns what it enforced. Call it once
-// at start: it takes a fork and an exec.
-func Probe() Capability {
+// Probe runs the helper (as jobs will: "" is this executable) with a probe
+// spec (everything a job gets, without a compiler) and returns what it
+// enforced. Call it once at start: it takes a fork and an exec.
+func Probe(helper string) Capability {
 	var c Capability
 	if v, err := ll.LandlockGetABIVersion(); err == nil {
 		c.KernelABI = v
@@ -50,7 +51,7 @@ func Probe() Capability {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
-	cmd, err := Command(ctx, "", &Spec{Dir: dir, DenySockets: true, ProbeOnly: true})
+	cmd, err := Command(ctx, helper, &Spec{Dir: dir, DenySockets: true, ProbeOnly: true})
 	if err != nil {
 		c.Err = err
 		return c
@@ -66,4 +67,20 @@ func Probe() Capability {
 	}
 	c.Status = st
 	return c
+}
+
+// DefaultHelper is the helper a volunteer uses: the small dcc-sandbox
+// binary beside the running executable if there is one (it starts several
+// milliseconds sooner than the volunteer's own binary), else "" (the
+// running executable, which serves as its own helper).
+func DefaultHelper() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(filepath.Dir(self), "dcc-sandbox")
+	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
+		return p
+	}
+	return ""
 }

@@ -150,7 +150,7 @@ func rawABI(t *testing.T) int {
 }
 
 func TestProbeReportsABI(t *testing.T) {
-	c := Probe()
+	c := Probe("")
 	if c.Err != nil {
 		t.Fatal(c.Err)
 	}
@@ -374,7 +374,7 @@ func TestExecOnlyWhatIsAllowed(t *testing.T) {
 	if !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "exec "+other) {
 		t.Fatalf("err %v, want a setup error about exec", err)
 	}
-	if Probe().FS && !strings.Contains(err.Error(), "permission denied") {
+	if Probe("").FS && !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("exec refused for another reason: %v", err)
 	}
 }

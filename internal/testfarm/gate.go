@@ -13,8 +13,9 @@ import (
 // Gate is a compiler the test controls, so that a job is long by
 // construction, never by the size of its source: a shell wrapper around
 // a real compiler that answers identity queries (-v, --version, -dump*,
-// -print*) exactly like it, so it has the same fingerprint, and that
-// holds every compile until the test opens the gate. A held compile is a
+// -print*) exactly like it, so it has the same fingerprint, passes the
+// volunteer's start-up check compile (executor.Check), and holds every
+// other compile until the test opens the gate. A held compile is a
 // process running the wrapper; once the gate opens, the wrapper execs the
 // real compiler, so the object is the real one.
 //
@@ -38,7 +39,7 @@ func NewGate(t testing.TB, real string) *Gate {
 	script := fmt.Sprintf(`#!/bin/sh
 # A compiler held until the test opens the gate (internal/testfarm/gate.go).
 for a in "$@"; do
-	case "$a" in -v|--version|-dump*|-print*) exec %[1]s "$@" ;; esac
+	case "$a" in -v|--version|-dump*|-print*|dcc-check.*) exec %[1]s "$@" ;; esac
 done
 while [ ! -e %[2]s/open ]; do sleep 0.02; done
 exec %[1]s "$@"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/availability"
 	"github.com/dcc-farm/dcc/internal/executor"
+	"github.com/dcc-farm/dcc/internal/sandbox"
 )
 
 // Config configures a volunteer. Every field has a flag in cmd/volunteer
@@ -43,6 +44,10 @@ type Config struct {
 	LoadSource string `toml:"load_source"`
 	// Availability holds the rules for when this host may take work.
 	Availability availability.Config `toml:"availability"`
+	// Sandbox is the policy for confining compiles (docs/security.md):
+	// extra directories compilers may read or run, and whether to refuse
+	// jobs when the kernel cannot confine them.
+	Sandbox sandbox.Config `toml:"sandbox"`
 }
 
 // DefaultControl is the control socket path used when none is configured.

@@ -280,7 +280,7 @@ func (j *jobRun) compile() (*executor.Result, error) {
 	v, req := j.v, j.req
 	v.lease.Info("job start", append(j.fields, zap.String("compiler", j.comp.Path), zap.Int("source_bytes", len(j.source)), zap.Int("slot", j.job.slot))...)
 	return executor.Run(j.ctx, executor.Job{
-		Compiler: j.comp.Path, Args: req.Args, Ext: req.Ext, Kind: req.Kind, Source: j.source,
+		Compiler: j.comp.Path, Args: req.Args, Ext: req.Ext, Lang: req.Lang, Kind: req.Kind, Source: j.source,
 		Name: strings.TrimSuffix(req.SourceName, req.Ext), TempDir: v.cfg.TempDir,
 		OnStart: func(pgid int) {
 			v.mu.Lock()

@@ -73,6 +73,8 @@ var (
 	descAvailable = prometheus.NewDesc("dcc_volunteer_available", "1 if the host offers its slots now, 0 if paused or drained.", nil, nil)
 	descCompilers = prometheus.NewDesc("dcc_volunteer_compilers", "Compilers this host offers.", nil, nil)
 	descLoad1     = prometheus.NewDesc("dcc_volunteer_load1", "One-minute load average of this host.", nil, nil)
+	descSandbox   = prometheus.NewDesc("dcc_volunteer_sandbox_enforced", "1 if compiles here are confined to their directories (Landlock), 0 if not: then they can read every file the volunteer can.", nil, nil)
+	descLandlock  = prometheus.NewDesc("dcc_volunteer_sandbox_landlock_abi", "Landlock ABI version enforced on compiles (0: none).", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -81,6 +83,8 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descAvailable
 	ch <- descCompilers
 	ch <- descLoad1
+	ch <- descSandbox
+	ch <- descLandlock
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -95,4 +99,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descAvailable, prometheus.GaugeValue, avail)
 	ch <- prometheus.MustNewConstMetric(descCompilers, prometheus.GaugeValue, float64(len(c.v.compilers)))
 	ch <- prometheus.MustNewConstMetric(descLoad1, prometheus.GaugeValue, l1)
+	enforced := 0.0
+	if c.v.sandbox.Enforced() {
+		enforced = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descSandbox, prometheus.GaugeValue, enforced)
+	ch <- prometheus.MustNewConstMetric(descLandlock, prometheus.GaugeValue, float64(c.v.sandbox.Status.ABI))
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/dcc-farm/dcc/internal/executor"
 	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/logging"
+	"github.com/dcc-farm/dcc/internal/sandbox"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/lease"
 	"github.com/dcc-farm/dcc/pkg/wire"
@@ -51,6 +52,7 @@ type Volunteer struct {
 	revoked   *identity.Revocations
 	compilers []Offered
 	limits    executor.Limits
+	sandbox   sandbox.Capability // what confines compiles here, probed at start
 	m         *metrics
 
 	mu      sync.Mutex
@@ -113,6 +115,18 @@ func New(cfg Config, logs logging.Loggers) (*Volunteer, error) {
 	v.limits.CPU = cfg.JobTimeout
 	v.limits.Memory = cfg.MaxMemory
 	v.limits.Nice = cfg.Nice
+	v.limits.Sandbox = cfg.Sandbox
+	if v.limits.Sandbox.Helper == "" {
+		v.limits.Sandbox.Helper = sandbox.DefaultHelper()
+	}
+	v.sandbox = sandbox.Probe(v.limits.Sandbox.Helper)
+	if v.sandbox.Enforced() {
+		v.log.Info("sandbox", zap.String("enforced", v.sandbox.Summary()), zap.Int("kernel_landlock_abi", v.sandbox.KernelABI))
+	} else {
+		// Loud, never silent: compilers here can read whatever this user can.
+		v.log.Error("NO SANDBOX: compilers on this host can read every file the volunteer's user can; see docs/security.md",
+			zap.String("sandbox", v.sandbox.Summary()), zap.Int("kernel_landlock_abi", v.sandbox.KernelABI), zap.Bool("require", cfg.Sandbox.Require))
+	}
 	v.avail.policy, err = availability.Compile(cfg.Availability)
 	if err != nil {
 		return nil, err
@@ -123,8 +137,38 @@ func New(cfg Config, logs logging.Loggers) (*Volunteer, error) {
 	if err != nil {
 		return nil, err
 	}
+	v.compilers, err = v.checkCompilers(v.compilers)
+	if err != nil {
+		return nil, err
+	}
 	v.m = newMetrics()
 	return v, nil
+}
+
+// checkCompilers compiles a trivial source with every offered compiler
+// the way a job runs (sandbox included): a compiler the sandbox keeps from
+// working would fail every job as a compile error (which clients return
+// to the user), so it is not offered, and the log says why.
+func (v *Volunteer) checkCompilers(offered []Offered) ([]Offered, error) {
+	var ok []Offered
+	for _, o := range offered {
+		ext := ".i"
+		if strings.Contains(o.Name, "++") {
+			ext = ".ii"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := executor.Check(ctx, o.Path, ext, v.cfg.TempDir, v.limits)
+		cancel()
+		if err != nil {
+			v.log.Error("compiler not offered: it fails a trivial compile", zap.String("name", o.Name), zap.String("path", o.Path), zap.Error(err))
+			continue
+		}
+		ok = append(ok, o)
+	}
+	if len(ok) == 0 {
+		return nil, errors.New("no offered compiler passes a trivial compile (see the log)")
+	}
+	return ok, nil
 }
 
 func probeCompilers(names []string, log *zap.Logger) ([]Offered, error) {
@@ -344,7 +388,7 @@ func (v *Volunteer) brokerSession() error {
 		return err
 	}
 	c := wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout)
-	reg := &wire.Register{Name: v.cfg.Name, Addr: v.advertise(), CPUs: numCPU(), Slots: v.cfg.Slots, Status: v.evaluate()}
+	reg := &wire.Register{Name: v.cfg.Name, Addr: v.advertise(), CPUs: numCPU(), Slots: v.cfg.Slots, Status: v.evaluate(), Sandbox: v.sandbox.Summary()}
 	for _, o := range v.compilers {
 		reg.Compilers = append(reg.Compilers, wire.CompilerInfo{Name: o.Name, Fingerprint: o.Fingerprint})
 	}

@@ -158,6 +158,9 @@ type Register struct {
 	// restarted broker can adopt their leases.
 	Running [][]byte   `msgpack:"running,omitempty"`
 	Status  HostStatus `msgpack:"status"`
+	// Sandbox says what confines compiles on the host (or, loudly, that
+	// nothing does), for status and explanations.
+	Sandbox string `msgpack:"sandbox,omitempty"`
 }
 
 // HostStatus is a volunteer's periodic report.

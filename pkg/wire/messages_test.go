@@ -39,6 +39,7 @@ func sampleMessages() []Message {
 			Compilers: []CompilerInfo{{Name: "gcc", Fingerprint: "fp1"}, {Name: "clang", Fingerprint: "fp2"}},
 			Running:   [][]byte{[]byte("tok1"), []byte("tok2")},
 			Status:    st,
+			Sandbox:   "landlock ABI 7",
 		},
 		&HostStatus{Load1: 0.5, Load5: 1e-9, Load15: 1e300, Running: -1, Available: true, Reason: "ok", ExternalLoad: true, Own1: 1.5, OwnKnown: true, Leases: []uint64{9}, ClockMs: -5},
 		&JobDone{LeaseID: 9, Outcome: OutcomeOK, WallMs: 77},
