@@ -332,3 +332,43 @@ int `+marker+`_fn(int x) { return x + 1; }
 }
 
 var _ = io.EOF
+
+// TestSandboxStopsIncbin: a source whose inline assembly embeds a file
+// (.incbin) the volunteer's user can read, but outside what the sandbox
+// allows, fails on the farm, and the object never carries the file; the
+// same with a system header (inside the sandbox) works, so the sandbox is
+// what refused.
+func TestSandboxStopsIncbin(t *testing.T) {
+	f := testfarm.New(t, testfarm.Host{Name: "v1", CPUs: 16, Power: 2})
+	f.StartBroker()
+	startVolunteer(f, "v1", 2)
+	f.WaitHosts("v1")
+	if h := testfarm.HostOf(f.Status(), "v1"); !strings.Contains(f.Volunteer("v1").Output(), "sandbox") {
+		t.Fatalf("the volunteer does not report its sandbox: %+v", h)
+	}
+	secretDir := t.TempDir()
+	secret := filepath.Join(secretDir, "secret.txt")
+	const marker = "TOP-SECRET-dcc-4c7d"
+	writeFile(t, secret, marker+"\n")
+	run := func(path string) *wire.JobResult {
+		src := preprocess(t, `__asm__(".section .rodata\n.incbin \"`+path+`\"\n.text\n");`+"\nint f(void) { return 1; }\n")
+		s, g := grab(t, f, "alice", src)
+		defer s.Close()
+		r, err := jobTo(t, f, g.Host, jobFor(t, g, src, "-O2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := run(secret)
+	if r.Code == wire.RejectNone && r.ExitCode == 0 {
+		t.Fatalf("the farm compiled an .incbin of %s: %d bytes out", secret, len(r.Output))
+	}
+	if bytes.Contains(r.Output, []byte(marker)) || bytes.Contains(r.Stdout, []byte(marker)) {
+		t.Fatal("the secret left the volunteer")
+	}
+	if r := run("/usr/include/stdio.h"); r.Code != wire.RejectNone || r.ExitCode != 0 || !bytes.Contains(r.Output, []byte("stdio")) {
+		t.Fatalf("an .incbin of a system header (inside the sandbox) failed too: %+v", r)
+	}
+	figure(t, "an .incbin of a file outside the sandbox failed on the farm (exit %d: %s); of a system header inside it, worked", r.ExitCode, strings.SplitN(strings.TrimSpace(string(r.Stderr)), "\n", 2)[0])
+}
