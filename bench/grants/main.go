@@ -25,8 +25,8 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/dcc-farm/dcc/internal/broker"
-	"github.com/dcc-farm/dcc/internal/logging"
 	"github.com/dcc-farm/dcc/internal/identity"
+	"github.com/dcc-farm/dcc/internal/logging"
 	"github.com/dcc-farm/dcc/internal/testfarm"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
