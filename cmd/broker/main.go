@@ -69,6 +69,10 @@ func main() {
 	fs.IntVar(&cfg.MaxQueued, "max-queued", cfg.MaxQueued, "lease requests one user may have waiting (more are told to compile locally)")
 	fs.Float64Var(&cfg.Overload, "overload", cfg.Overload, "foreign load per CPU (load1 minus our jobs, over cpus) above which a host drops one tier")
 	fs.Float64Var(&cfg.Saturated, "saturated", cfg.Saturated, "foreign load per CPU above which a host gets no jobs")
+	fs.Var(&cfg.CacheSize, "cache-size", "size bound of the result cache in --cache-dir, e.g. 10GiB (0: no cache)")
+	fs.StringVar(&cfg.CacheDir, "cache-dir", cfg.CacheDir, "directory of the result cache (default: STATE/cache)")
+	fs.StringVar(&cfg.CacheRedis, "cache-redis", cfg.CacheRedis, "keep the result cache in the Redis server at HOST:PORT instead")
+	fs.StringVar(&cfg.CacheSalt, "cache-salt", cfg.CacheSalt, "a string in every cache key: change it to disown every entry")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	if err := cli.ApplyEnv(fs, "DCC_BROKER"); err != nil {

@@ -40,6 +40,8 @@ type Agent struct {
 	broker     *yamux.Session
 	brokerFail time.Time
 	brokerErr  error
+	cacheOn    bool   // the broker keeps a result cache (its Welcome)
+	cacheSalt  string // and its keys take this salt
 
 	volMu sync.Mutex
 	vols  map[string]*yamux.Session

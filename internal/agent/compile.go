@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -34,9 +35,10 @@ func (a *Agent) compile(ctx context.Context, req *wire.AgentCompile, src *pendin
 	}
 	var res *wire.AgentResult
 	var tl phaseLog
+	look := a.startLookup(ctx, req, src, id)
 	avoid := ""
 	for try := 1; try <= farmAttempts; try++ {
-		at := &attempt{a: a, ctx: ctx, jl: jl, req: req, src: src, fp: id.Fingerprint, first: try == 1, avoid: avoid, tl: &tl}
+		at := &attempt{a: a, ctx: ctx, jl: jl, req: req, src: src, fp: id.Fingerprint, first: try == 1, avoid: avoid, tl: &tl, look: look}
 		res = at.run()
 		if at.failedOn == "" || ctx.Err() != nil {
 			break
@@ -118,9 +120,16 @@ type attempt struct {
 	failedOn string
 	tl       *phaseLog
 	askedAt  time.Time
+	// look is the job's cache lookup (nil without one): a hit ends the
+	// attempt at whichever step it arrives, and the lease goes back unused.
+	look      *cacheLookup
+	withdrawn atomic.Bool // the attempt closed its own stream (a cache hit): no retry on a fresh one
 }
 
 func (at *attempt) run() *wire.AgentResult {
+	if hit := at.look.hit(); hit != nil {
+		return at.fromCache(hit)
+	}
 	if r := at.openStream(); r != nil {
 		return r
 	}
@@ -221,7 +230,7 @@ func (at *attempt) request() *wire.AgentResult {
 func (at *attempt) recv(answered bool) (wire.Message, error) {
 	wait := time.Duration(at.req.MaxWaitMs)*time.Millisecond + 10*time.Second
 	m, err := at.lc.RecvTimeout(wait)
-	if err == nil || !at.reused || answered || at.ctx.Err() != nil {
+	if err == nil || !at.reused || answered || at.ctx.Err() != nil || at.withdrawn.Load() {
 		return m, err
 	}
 	at.st.Close()
@@ -246,8 +255,16 @@ func (at *attempt) recv(answered bool) (wire.Message, error) {
 // grant, once seen, can no longer be stolen.
 func (at *attempt) awaitGrant() *wire.AgentResult {
 	for answered := false; ; answered = true {
-		m, err := at.recv(answered)
-		if at.qj != nil && at.a.local.leave(at.qj) {
+		m, err := at.recvOrHit(answered)
+		stolen := at.qj != nil && at.a.local.leave(at.qj)
+		if hit := at.look.hit(); hit != nil && at.withdrawn.Load() {
+			// The stream was closed for the hit: the broker drops the
+			// request, or takes back a grant that crossed the close.
+			r := at.fromCache(hit)
+			r.LocalSlot = stolen // a slot handed over meanwhile is freed when dcc closes
+			return r
+		}
+		if stolen {
 			r := fallback(at.jl, "local_faster", "a local slot freed while queued (estimated wait %s)", at.qj.estWait.Round(time.Millisecond))
 			r.LocalSlot = true
 			return r
@@ -295,6 +312,38 @@ func (at *attempt) awaitGrant() *wire.AgentResult {
 	}
 }
 
+// recvOrHit is recv, cut short by a cache hit: the attempt then closes
+// its stream, which withdraws the request at the broker.
+func (at *attempt) recvOrHit(answered bool) (wire.Message, error) {
+	if at.look == nil || (at.reused && !answered) {
+		// A pooled stream's first answer may need a fresh stream (recv
+		// replaces it): that answer comes at once, so wait for it.
+		return at.recv(answered)
+	}
+	type answer struct {
+		m   wire.Message
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		m, err := at.recv(answered)
+		ch <- answer{m, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.m, r.err
+	case <-at.look.answered():
+		if at.look.hit() == nil {
+			r := <-ch // a miss: wait for the broker as before
+			return r.m, r.err
+		}
+	}
+	at.withdrawn.Store(true)
+	at.st.Close()
+	r := <-ch
+	return r.m, r.err
+}
+
 // granted starts renewing the lease, unless the job does as well on a
 // free local slot (scheduler.DeclineGrant): the grant then goes back
 // unused, and the farm slot to someone whose own machine is busy.
@@ -340,6 +389,10 @@ func (at *attempt) runJob() *wire.AgentResult {
 	if err != nil {
 		at.release(wire.OutcomeCancelled, "dcc went away")
 		return fallback(at.jl, "cancelled", "dcc went away")
+	}
+	if hit := at.look.await(at.ctx, cacheWait); hit != nil {
+		at.release(wire.OutcomeCached, "the result cache had the job")
+		return at.fromCache(hit)
 	}
 	rewritten := isRewritten(at.req)
 	key := diagKey(at.fp, at.req, at.src.digest)

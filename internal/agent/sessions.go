@@ -30,14 +30,25 @@ func (a *Agent) brokerSession(ctx context.Context) (*yamux.Session, error) {
 		return nil, a.brokerErr
 	}
 	host, _ := os.Hostname()
-	s, _, err := transport.Dial(ctx, a.opt.Broker, a.brokerTLS, wire.Hello{Role: wire.RoleClient, Name: host, User: a.opt.User, Build: buildinfo.ID()})
+	s, w, err := transport.Dial(ctx, a.opt.Broker, a.brokerTLS, wire.Hello{Role: wire.RoleClient, Name: host, User: a.opt.User, Build: buildinfo.ID()})
 	if err != nil {
 		a.brokerFail, a.brokerErr = time.Now(), err
 		return nil, err
 	}
-	a.broker = s
+	a.broker, a.cacheOn, a.cacheSalt = s, w.Cache, w.CacheSalt
 	a.log.Info("connected to broker", zap.String("broker", a.opt.Broker))
 	return s, nil
+}
+
+// brokerCache says whether the broker of session s keeps a result cache,
+// and the salt its keys take.
+func (a *Agent) brokerCache(s *yamux.Session) (salt string, on bool) {
+	a.brokerMu.Lock()
+	defer a.brokerMu.Unlock()
+	if a.broker != s {
+		return "", false
+	}
+	return a.cacheSalt, a.cacheOn
 }
 
 func (a *Agent) dropBroker(s *yamux.Session) {

@@ -51,6 +51,7 @@ type Broker struct {
 	distcc   map[string]*distccHost // the farm file's stock distccd hosts
 	reclaims []status.Reclaim
 	ring     *timeline.FarmRing // recent leases, for the status page's live timeline
+	cache    *resultCache       // nil when the broker keeps no result cache
 
 	nextReq  atomic.Uint64
 	nextSess atomic.Uint64
@@ -105,6 +106,11 @@ func New(cfg Config, logs logging.Loggers) (*Broker, error) {
 		st.close()
 		return nil, err
 	}
+	rc, err := openCache(cfg, logs.Log)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
 	now := time.Now()
 	sc := scheduler.DefaultConfig()
 	sc.LeaseTTL = cfg.LeaseTTL
@@ -116,6 +122,7 @@ func New(cfg Config, logs logging.Loggers) (*Broker, error) {
 		start: now, sched: scheduler.New(sc, lease.FirstID(now)),
 		waiters: make(map[uint64]waiter), vols: make(map[string]*volunteerConn), exts: make(map[string]*external),
 		closing: make(chan struct{}), conns: make(map[*yamux.Session]identity.Peer), ring: timeline.NewFarmRing(4096),
+		cache: rc,
 	}
 	b.tls = identity.ServerConfig(sid, nil) // who may do what is decided per connection in admit
 	if usage, err := st.loadUsage(); err != nil {
@@ -243,6 +250,9 @@ func (b *Broker) Close() error {
 	}
 	b.sessions.Wait()
 	b.saveUsage()
+	if b.cache != nil {
+		b.cache.store.Close()
+	}
 	return b.store.close()
 }
 

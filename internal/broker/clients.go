@@ -97,6 +97,13 @@ func (b *Broker) serveStream(st *yamux.Stream, cl client, sessID uint64) {
 	case *wire.LeaseRequest:
 		ls := &leaseStream{b: b, c: c, user: cl.user, holder: sessID}
 		ls.serve(m)
+	case *wire.CacheLookup:
+		a := &wire.CacheAnswer{}
+		if b.cache != nil {
+			a = b.cache.lookup(cl.user, m)
+		}
+		c.WriteTimeout = time.Minute // an answer carries an object
+		c.Send(a)
 	case *wire.StatusQuery:
 		doc := b.Status(m.Explain)
 		js, _ := json.Marshal(doc)
@@ -354,8 +361,8 @@ func (ls *leaseStream) hold(res waitResult, req *wire.LeaseRequest) bool {
 					b.renew(lid)
 				}
 			case *wire.LeaseRelease:
-				if m.Outcome == wire.OutcomeDeclined {
-					b.declineLease(lid)
+				if m.Outcome == wire.OutcomeDeclined || m.Outcome == wire.OutcomeCached {
+					b.declineLease(lid, m.Outcome, m.Reason)
 					return true
 				}
 				b.reportOutcome(g.Lease.Host, m.Outcome)
@@ -443,13 +450,13 @@ func (b *Broker) releaseLease(id lease.ID, outcome, reason string) {
 }
 
 // declineLease ends a lease its client gave back unused (its own free
-// slot is as fast): no charge, no host outcome, no lease-time sample.
-func (b *Broker) declineLease(id lease.ID) {
+// slot is as fast, or the result came from the cache): no charge, no host outcome, no lease-time sample.
+func (b *Broker) declineLease(id lease.ID, outcome, reason string) {
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if l, ok := b.sched.Decline(id, now); ok {
-		b.released(l, "client", wire.OutcomeDeclined, "a local slot is as fast", now)
+		b.released(l, "client", outcome, reason, now)
 		b.dispatchLocked(now)
 	}
 }

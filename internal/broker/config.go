@@ -7,6 +7,8 @@ package broker
 import (
 	"errors"
 	"time"
+
+	"github.com/dcc-farm/dcc/internal/cli"
 )
 
 // Config configures a broker. Every field has a flag in cmd/broker and a
@@ -33,6 +35,14 @@ type Config struct {
 	Saturated  float64 `toml:"saturated"`  // foreign load per CPU above which a host gets no jobs
 	LogFormat  string  `toml:"log_format"` // json or console
 	LogLevel   string  `toml:"log_level"`
+	// The result cache (docs/cache.md): CacheSize bounds the embedded
+	// store in CacheDir (default STATE/cache; 0 turns the cache off);
+	// CacheRedis, when set, names a Redis server to use instead; CacheSalt
+	// goes into every key, so changing it disowns every entry.
+	CacheSize  cli.Size `toml:"cache_size"`
+	CacheDir   string   `toml:"cache_dir"`
+	CacheRedis string   `toml:"cache_redis"`
+	CacheSalt  string   `toml:"cache_salt"`
 }
 
 // DefaultConfig returns the defaults.
@@ -51,6 +61,7 @@ func DefaultConfig() Config {
 		Saturated:  2.0,
 		LogFormat:  "json",
 		LogLevel:   "info",
+		CacheSize:  10 << 30,
 	}
 }
 

@@ -106,6 +106,9 @@ func (b *Broker) admit(p identity.Peer, h *wire.Hello) (*wire.Welcome, *wire.Err
 		return nil, b.refuse("revoked", p, "your credential (%s %s) has been revoked by the farm's admin", p.Role, p.Name)
 	}
 	w := &wire.Welcome{Session: b.nextSess.Add(1), LeaseTTLMs: b.cfg.LeaseTTL.Milliseconds()}
+	if b.cache != nil {
+		w.Cache, w.CacheSalt = true, b.cache.salt
+	}
 	switch h.Role {
 	case wire.RoleVolunteer:
 		if p.Role != identity.RoleHost {
@@ -179,6 +182,9 @@ func (b *Broker) mismatchEvidence(c client, host string, now time.Time) {
 		t := true
 		reason := fmt.Sprintf("object differed from a local compile (checked by %s): distccd's compiler is not the declared one", c.peer.Name)
 		b.sched.SetAdmin(host, nil, &t, reason, now)
+		if b.cache != nil {
+			b.cache.purge(host, reason)
+		}
 		b.log.Error("distccd host blocked: its object differed from a local compile", zap.String("host", host), zap.String("reported_by", c.String()))
 		b.dispatchLocked(now)
 		return
@@ -187,6 +193,9 @@ func (b *Broker) mismatchEvidence(c client, host string, now time.Time) {
 	if !counted {
 		b.m.refused.WithLabelValues("mismatch_limited").Inc()
 		return
+	}
+	if b.cache != nil && n >= b.sched.Config().MismatchProbation {
+		b.cache.purge(host, "objects differed from local compiles")
 	}
 	b.log.Warn("verification mismatch reported: counted against the host's health", zap.String("host", host),
 		zap.String("reported_by", c.String()), zap.Int("reporters", n))

@@ -35,7 +35,7 @@ type metrics struct {
 
 // Known label values, initialised at startup.
 var (
-	releaseOutcomes = []string{wire.OutcomeOK, wire.OutcomeCompileError, wire.OutcomeFailed, wire.OutcomeRejected, wire.OutcomeCancelled, wire.OutcomeDeclined}
+	releaseOutcomes = []string{wire.OutcomeOK, wire.OutcomeCompileError, wire.OutcomeFailed, wire.OutcomeRejected, wire.OutcomeCancelled, wire.OutcomeDeclined, wire.OutcomeCached}
 	// releaseLabels are the label values of leases_released_total: the
 	// outcomes, and "other" for anything else a peer reports.
 	releaseLabels   = append(slices.Clone(releaseOutcomes), "other")
@@ -96,6 +96,9 @@ func newMetrics(b *Broker) *metrics {
 	m.reg.MustRegister(m.granted, m.released, m.refused, m.reclaimed.CounterVec, m.denied, m.fallbacks, m.cancelled, m.handshakeFailures, m.wait,
 		info, start, newFarmCollector(b),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if b.cache != nil {
+		m.reg.MustRegister(b.cache.collectors()...)
+	}
 	return m
 }
 

@@ -26,6 +26,8 @@ func sampleDoc() *status.Doc {
 			{Name: "bob\"><b>", Running: 1, Waiting: 1, Usage: 30, Weight: 2, Share: 0.33},
 		},
 		Reclaims: []status.Reclaim{{Time: now.Add(-90 * time.Second), Lease: 77, User: "alice", Host: "old", Reason: "host_gone: volunteer disconnected"}},
+		Cache: &status.Cache{Store: "disk /var/lib/dcc-broker/cache", Entries: 12, Bytes: 3 << 20, Hits: 3, Misses: 1,
+			Users: []status.CacheUser{{Name: "carol", Hits: 1, Misses: 3}}},
 	}
 }
 
@@ -39,6 +41,7 @@ func TestStatusPageRendersAndEscapes(t *testing.T) {
 		`<meta http-equiv="refresh" content="5">`, "Tier 3", "Tier 1", "Not used", "fast1", "desk9", "owner at work",
 		"alice", "draining", "probation", "3 busy · 1 free", "host_gone: volunteer disconnected", "1m30s ago",
 		"x86_64-linux-gnu gcc version 12.2.0", "67%", "2 requests waiting",
+		"Result cache", `<b class="hit-rate">75%</b>`, "12 entries, 3.0 MiB", `data-user="carol"`, "25%",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)

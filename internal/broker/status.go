@@ -94,6 +94,9 @@ func (b *Broker) Status(explain string) *status.Doc {
 	for i := len(b.reclaims) - 1; i >= 0; i-- {
 		doc.Reclaims = append(doc.Reclaims, b.reclaims[i])
 	}
+	if b.cache != nil {
+		doc.Cache = b.cache.status()
+	}
 	if explain != "" && doc.Explain == nil {
 		doc.Explain = &status.Explain{Host: explain, Detail: "no such host"}
 	}
@@ -123,6 +126,9 @@ func explainHost(h tiering.Host, v tiering.Verdict, c tiering.Config, note strin
 
 // Admin applies an admin action to a host.
 func (b *Broker) Admin(action, host, reason, by string) (bool, string) {
+	if action == wire.AdminCacheClear {
+		return b.clearCache(by)
+	}
 	t, f := true, false
 	now := time.Now()
 	b.mu.Lock()

@@ -30,6 +30,7 @@ func (b *Broker) serveVolunteer(sess *yamux.Session, peer identity.Peer) {
 	b.join(vc, reg)
 	done := make(chan struct{})
 	go b.sendCommands(vc, c, done)
+	go b.serveCachePuts(sess, peer.Name)
 	defer func() {
 		close(done)
 		b.leave(vc)

@@ -227,3 +227,22 @@ func TestApplyEnvErrorStillAnnotates(t *testing.T) {
 		}
 	})
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]Size{"0": 0, "4096": 4096, "10GiB": 10 << 30, "512MiB": 512 << 20, "300M": 300 << 20,
+		"1g": 1 << 30, "2 KiB": 2048, "1.5GiB": 3 << 29, "1T": 1 << 40} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "GiB", "-1", "10 parsecs", "1e400"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+	z := Size(10 << 30)
+	if z.String() != "10GiB" {
+		t.Errorf("String() = %s", z.String())
+	}
+}

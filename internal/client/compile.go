@@ -64,6 +64,9 @@ func Compile(name string, args []string) int {
 	if isClang(r.compiler) {
 		if rw, ok := plan.RewriteIncludes(); ok {
 			plan = rw // clang on the farm then prints exactly the local diagnostics
+			if wd, err := os.Getwd(); err == nil {
+				plan = plan.RecordDirectory(wd)
+			}
 		}
 	}
 	r.logf("remote candidate: %s (%s) -> %s", plan.Source, plan.Lang, plan.Output)
@@ -154,7 +157,7 @@ func (r *run) openJob(p *compilerargs.Plan) (*agentJob, string) {
 	req := &wire.AgentCompile{
 		Version: wire.ProtocolVersion, Build: buildinfo.ID(), Compiler: r.compiler, Driver: r.driver, Lang: p.Lang,
 		Ext: p.PreprocessedExt, Kind: p.OutputKind, Args: p.RemoteArgs, SourceName: sourceName(p), SizeHint: hint,
-		File: p.Source, MaxWaitMs: r.cfg.MaxWait.Milliseconds(), Verbose: r.cfg.Verbose,
+		File: p.Source, MaxWaitMs: r.cfg.MaxWait.Milliseconds(), Verbose: r.cfg.Verbose, NoCache: r.cfg.NoCache,
 	}
 	if err := c.Send(req); err != nil {
 		conn.Close()
@@ -233,6 +236,11 @@ func sourceName(p *compilerargs.Plan) string {
 // finish writes a remote result exactly as the compiler would have.
 func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentResult) int {
 	jr := &res.Result
+	where := "remote"
+	if res.CachedAtMs != 0 {
+		where = "cache"
+		r.logf("cache hit (produced by %s at %s)", res.Host, time.UnixMilli(res.CachedAtMs).Format(time.RFC3339))
+	}
 	if !p.Rewritten && (jr.ExitCode != 0 || len(jr.Stderr) > 0) {
 		// gcc on the farm compiled preprocessed text, so its diagnostics
 		// are not the ones gcc prints here (no source lines or carets,
@@ -255,7 +263,7 @@ func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentRe
 	if jr.ExitCode != 0 {
 		os.Remove(p.Output)
 		r.logf("compile error on %s (exit %d), not retried", res.Host, jr.ExitCode)
-		r.rec.done("remote", jr.ExitCode, "", len(src))
+		r.rec.done(where, jr.ExitCode, "", len(src))
 		return jr.ExitCode
 	}
 	// DCC_VERIFY samples objects; the broker asks for checks of hosts that
@@ -271,9 +279,13 @@ func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentRe
 		return 1
 	}
 	r.rec.phase("write", wstart, time.Now())
-	r.rec.done("remote", jr.ExitCode, "", len(src))
-	r.logf("compiled %s on %s (tier %d) after %dms wait; %d bytes back; total %s",
-		p.Source, res.Host, res.Tier, res.WaitMs, len(jr.Output), time.Since(r.start).Round(time.Microsecond))
+	r.rec.done(where, jr.ExitCode, "", len(src))
+	if where == "cache" {
+		r.logf("%s from the cache; %d bytes; total %s", p.Source, len(jr.Output), time.Since(r.start).Round(time.Microsecond))
+	} else {
+		r.logf("compiled %s on %s (tier %d) after %dms wait; %d bytes back; total %s",
+			p.Source, res.Host, res.Tier, res.WaitMs, len(jr.Output), time.Since(r.start).Round(time.Microsecond))
+	}
 	return 0
 }
 

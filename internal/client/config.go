@@ -35,6 +35,7 @@ type Config struct {
 	Verify     int           // DCC_VERIFY=N, verify = N: also compile 1 in N remote jobs locally and compare
 	BuildsDir  string        // DCC_BUILDS_DIR, builds_dir: where build timelines are kept ("": none; default ~/.cache/dcc/builds)
 	KeepBuilds int           // DCC_KEEP_BUILDS, keep_builds: how many builds to keep (default 20)
+	NoCache    bool          // DCC_CACHE=0, cache = false: do not use the farm's result cache
 }
 
 type fileConfig struct {
@@ -50,6 +51,7 @@ type fileConfig struct {
 	Verify     int     `toml:"verify"`
 	BuildsDir  *string `toml:"builds_dir"`
 	KeepBuilds int     `toml:"keep_builds"`
+	Cache      *bool   `toml:"cache"`
 }
 
 // LoadConfig builds the configuration. Problems are returned as warnings:
@@ -78,6 +80,9 @@ func LoadConfig() (Config, []string) {
 			if fc.KeepBuilds > 0 {
 				c.KeepBuilds = fc.KeepBuilds
 			}
+			if fc.Cache != nil {
+				c.NoCache = !*fc.Cache
+			}
 			if fc.LocalPower > 0 {
 				c.LocalPower = fc.LocalPower
 			}
@@ -95,6 +100,9 @@ func LoadConfig() (Config, []string) {
 	}
 	if v := os.Getenv("DCC_VERBOSE"); v != "" {
 		c.Verbose = v != "0" && v != "false"
+	}
+	if v := os.Getenv("DCC_CACHE"); v != "" {
+		c.NoCache = v == "0" || v == "false"
 	}
 	if v := os.Getenv("DCC_NO_AGENT"); v != "" {
 		c.NoAgent = v != "0" && v != "false"

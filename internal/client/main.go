@@ -27,6 +27,7 @@ const usage = `Usage:
   dcc status [--json] [--explain HOST]
   dcc farm drain|undrain|unblock HOST   (an admin's credential)
   dcc farm block HOST --reason TEXT
+  dcc cache [clear]             the farm's result cache: hit rates (clear: an admin's credential)
   dcc builds [--json]           your recent builds on this machine
   dcc trace [--build ID | --last] --out FILE [--html]
                                 a build's timeline: Chrome trace JSON (Perfetto, chrome://tracing) or an HTML page
@@ -48,8 +49,9 @@ Configuration (~/.dccrc in TOML, or the file DCC_CONFIG names; the environment w
                                                    a user is always charged as the name in its credential)
   DCC_LOCAL_SLOTS=N         local_slots = N       (compiles run here when the farm is slower; default: CPUs)
   DCC_LOCAL_POWER=P         local_power = P       (this machine's power index; default 1)
-  DCC_VERIFY=N              verify = N            (also compile 1 in N farm jobs locally and compare; a host
-                                                   whose object differs is reported and blocked)
+  DCC_VERIFY=N              verify = N            (also compile 1 in N farm jobs and cache hits locally and
+                                                   compare; a host whose object differs is reported and blocked)
+  DCC_CACHE=0               cache = false         (do not use the farm's result cache)
   DCC_BUILDS_DIR=DIR        builds_dir = "DIR"    (build timelines; default ~/.cache/dcc/builds; empty: keep none)
   DCC_KEEP_BUILDS=N         keep_builds = N       (how many builds to keep; default 20)
   DCC_NO_AGENT=1                                  (never start an agent)
@@ -75,6 +77,8 @@ func Main(argv []string) int {
 		return AgentCmd(argv[2:])
 	case "builds":
 		return BuildsCmd(argv[2:], os.Stdout)
+	case "cache":
+		return CacheCmd(argv[2:], os.Stdout)
 	case "trace":
 		return TraceCmd(argv[2:], os.Stdout)
 	case "-h", "--help", "help":
@@ -203,7 +207,68 @@ func PrintTable(out io.Writer, doc *status.Doc) {
 		}
 		tw.Flush()
 	}
+	if doc.Cache != nil {
+		fmt.Fprintln(out)
+		printCache(out, doc.Cache)
+	}
 	fmt.Fprintf(out, "\nleases %d, queued %d, slots %d busy of %d\n", doc.Leases, doc.Queue, doc.Busy, doc.Slots)
+}
+
+// printCache renders the result cache's figures: hit rate overall and
+// per user.
+func printCache(out io.Writer, c *status.Cache) {
+	fmt.Fprintf(out, "cache (%s): %d entries, %s; hit rate %.0f%% (%d hits, %d misses); %d evictions\n",
+		c.Store, c.Entries, humanBytes(c.Bytes), 100*c.HitRate(), c.Hits, c.Misses, c.Evictions)
+	if len(c.Users) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "USER\tCACHE HITS\tMISSES\tHIT RATE\n")
+	for _, u := range c.Users {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\n", u.Name, u.Hits, u.Misses, 100*u.HitRate())
+	}
+	tw.Flush()
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// CacheCmd implements `dcc cache` (the cache's figures) and `dcc cache
+// clear` (empties it; an admin's credential).
+func CacheCmd(args []string, out io.Writer) int {
+	if len(args) == 1 && args[0] == "clear" {
+		return adminCall("dcc cache clear", &wire.AdminRequest{Action: wire.AdminCacheClear}, out)
+	}
+	if len(args) != 0 {
+		fmt.Fprint(os.Stderr, "usage: dcc cache [clear]\n")
+		return 2
+	}
+	m, err := brokerCall(&wire.StatusQuery{}, wire.MaxStatusFrame)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dcc cache:", err)
+		return 1
+	}
+	rep, ok := m.(*wire.StatusReply)
+	var doc status.Doc
+	if !ok || json.Unmarshal(rep.JSON, &doc) != nil {
+		fmt.Fprintln(os.Stderr, "dcc cache: unexpected reply")
+		return 1
+	}
+	if doc.Cache == nil {
+		fmt.Fprintln(out, "the broker keeps no result cache")
+		return 0
+	}
+	printCache(out, doc.Cache)
+	return 0
 }
 
 // FarmCmd implements `dcc farm drain|undrain|block|unblock HOST`.
@@ -228,9 +293,14 @@ func FarmCmd(args []string, out io.Writer) int {
 		fmt.Fprintln(os.Stderr, "dcc farm block: --reason is required")
 		return 2
 	}
-	m, err := brokerCall(&wire.AdminRequest{Action: action, Host: host, Reason: *reason}, wire.MaxControlFrame)
+	return adminCall("dcc farm", &wire.AdminRequest{Action: action, Host: host, Reason: *reason}, out)
+}
+
+// adminCall sends an admin request and prints the broker's answer.
+func adminCall(what string, req *wire.AdminRequest, out io.Writer) int {
+	m, err := brokerCall(req, wire.MaxControlFrame)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "dcc farm:", err)
+		fmt.Fprintln(os.Stderr, what+":", err)
 		return 1
 	}
 	rep, ok := m.(*wire.AdminReply)
@@ -239,7 +309,7 @@ func FarmCmd(args []string, out io.Writer) int {
 		if ok {
 			msg = rep.Message
 		}
-		fmt.Fprintln(os.Stderr, "dcc farm:", msg)
+		fmt.Fprintln(os.Stderr, what+":", msg)
 		return 1
 	}
 	fmt.Fprintln(out, rep.Message)

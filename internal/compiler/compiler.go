@@ -7,8 +7,10 @@ package compiler
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,10 @@ type Identity struct {
 	Target      string // from -dumpmachine, e.g. x86_64-linux-gnu
 	Version     string // first line of --version
 	Fingerprint string // Target + " " + Version
+	// Digest is the sha256 of the compiler's binary (links followed): part
+	// of the result cache's key, so that a hit comes from the very same
+	// compiler, not only one that reports the same version.
+	Digest []byte
 }
 
 // versionLine matches the line of `-v` output that names the version:
@@ -43,7 +49,30 @@ func Probe(ctx context.Context, path string) (Identity, error) {
 	if err := cmd.Run(); err != nil {
 		return Identity{}, fmt.Errorf("%s -v: %w", path, err)
 	}
-	return ParseVersionOutput(out.String())
+	id, err := ParseVersionOutput(out.String())
+	if err != nil {
+		return id, err
+	}
+	id.Digest, err = fileDigest(path)
+	return id, err
+}
+
+// fileDigest is the sha256 of the file path names, links followed.
+func fileDigest(path string) ([]byte, error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 // ParseVersionOutput extracts the identity from `compiler -v` output.

@@ -7,12 +7,12 @@ import "strings"
 // on what it receives) and Classify (run by the client, which compiles
 // locally whatever would be refused) both use it, so the two cannot
 // disagree. An option that is not here is not sent; the list is meant to
-// grow one reviewed family at a time. ALLOWLIST.md explains the families.
+// grow one reviewed family at a time. docs/security.md explains the families.
 //
 // An entry is an option name and what may follow it (valueKind). Values
 // are deliberately narrow: no kind except anyValue admits '/', '=' (in a
 // value), '@', spaces or quotes, so no allowed option can carry a path;
-// the four anyValue options only rewrite strings recorded in the output.
+// the anyValue options only set or rewrite strings recorded in the output.
 //
 // Not here, on purpose (each reads or writes files, loads code or runs a
 // program, or is meaningless without a preprocessor or linker): -o -c -S
@@ -546,7 +546,6 @@ var allowList = []allowRule{
 	{name: "-gused", why: "debug information (clang)"},
 	{name: "-gvariable-location-views", kind: optJoined, why: "debug information"},
 	{name: "-gz", kind: optJoined, why: "compressed debug sections (-gz=zlib)"},
-	{name: "-fdebug-compilation-dir=", kind: joined, why: "the recorded compilation directory, a name such as \".\" (clang)"},
 	{name: "-fdebug-macro", why: "debug information (clang)"},
 	{name: "-fdebug-types-section", why: "debug information"},
 	{name: "-fdwarf2-cfi-asm", why: "debug information"},
@@ -564,6 +563,9 @@ var allowList = []allowRule{
 	// matched against and substituted into names recorded in the output
 	// (or hashed): nothing is opened.
 	{name: "-fcanon-prefix-map", why: "how the prefix maps match"},
+	// dcc adds -fdebug-compilation-dir=CWD to clang's -g jobs, so that the
+	// object records the engineer's directory, not the host's job directory.
+	{name: "-fdebug-compilation-dir=", kind: anyValue, why: "the recorded compilation directory (clang)"},
 	{name: "-fdebug-prefix-map=", kind: anyValue, why: "rewrites recorded paths"},
 	{name: "-ffile-prefix-map=", kind: anyValue, why: "rewrites recorded paths"},
 	{name: "-fmacro-prefix-map=", kind: anyValue, why: "rewrites __FILE__ paths"},

@@ -208,7 +208,7 @@ var dangerousPrefixes = []string{
 }
 
 // pathExemptPrefixes may contain '/': they rewrite or hash recorded strings.
-var pathExemptPrefixes = []string{"-fdebug-prefix-map=", "-ffile-prefix-map=", "-fmacro-prefix-map=", "-frandom-seed="}
+var pathExemptPrefixes = []string{"-fdebug-prefix-map=", "-ffile-prefix-map=", "-fmacro-prefix-map=", "-frandom-seed=", "-fdebug-compilation-dir="}
 
 // dangerous reports whether a, a whole argument of a remote compile
 // command (not the value of --param or -Xassembler), is dangerous.

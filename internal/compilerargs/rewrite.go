@@ -1,6 +1,9 @@
 package compilerargs
 
-import "path/filepath"
+import (
+	"path/filepath"
+	"strings"
+)
 
 // Diagnostics from a farm host must be exactly the ones the local compiler
 // prints (the same source lines, carets, columns, macro-expansion notes).
@@ -61,4 +64,40 @@ func (p Plan) RewriteIncludes() (_ Plan, ok bool) {
 	p.PreprocessedExt = ext
 	p.Rewritten = true
 	return p, true
+}
+
+// RecordDirectory makes a rewritten plan's debug information name dir as
+// the compilation directory, as a local compile in dir would: clang on the
+// farm runs in a job directory of its own. It adds
+// -fdebug-compilation-dir=dir when the job makes debug information and
+// the command line does not set the directory itself. The directory then
+// is part of the job (and of its cache key), as it is of the object.
+func (p Plan) RecordDirectory(dir string) Plan {
+	if !p.Rewritten || !DebugInfo(p.RemoteArgs) {
+		return p
+	}
+	for _, a := range p.RemoteArgs {
+		if strings.HasPrefix(a, "-fdebug-compilation-dir") || strings.HasPrefix(a, "-ffile-compilation-dir") {
+			return p
+		}
+	}
+	p.RemoteArgs = append(append([]string{}, p.RemoteArgs...), "-fdebug-compilation-dir="+dir)
+	return p
+}
+
+// DebugInfo reports whether args ask for debug information: the last -g
+// option that sets a level is not -g0.
+func DebugInfo(args []string) bool {
+	on := false
+	for _, a := range args {
+		switch {
+		case a == "-g0" || a == "-ggdb0":
+			on = false
+		case a == "-g" || strings.HasPrefix(a, "-g1") || strings.HasPrefix(a, "-g2") || strings.HasPrefix(a, "-g3") ||
+			strings.HasPrefix(a, "-ggdb") || strings.HasPrefix(a, "-gdwarf") || a == "-gline-tables-only" ||
+			a == "-gline-directives-only" || a == "-gmlt" || a == "-gfull" || a == "-gcodeview" || a == "-gstabs":
+			on = true
+		}
+	}
+	return on
 }

@@ -18,6 +18,41 @@ type Doc struct {
 	Reclaims []Reclaim `json:"reclaims"` // most recent first
 	Uptime   float64   `json:"uptime_s"`
 	Explain  *Explain  `json:"explain,omitempty"`
+	Cache    *Cache    `json:"cache,omitempty"` // the result cache, when the broker keeps one
+}
+
+// Cache describes the farm's result cache. Hits and Misses count lookups
+// since the broker started; Users splits them by user.
+type Cache struct {
+	Store     string      `json:"store"` // "disk DIR" or "redis ADDR"
+	Entries   int64       `json:"entries"`
+	Bytes     int64       `json:"bytes"`
+	Hits      int64       `json:"hits"`
+	Misses    int64       `json:"misses"`
+	Evictions int64       `json:"evictions"`
+	Corrupt   int64       `json:"corrupt"`
+	Puts      int64       `json:"puts"`
+	Users     []CacheUser `json:"users,omitempty"`
+}
+
+// HitRate is Hits over lookups, or 0 before the first.
+func (c *Cache) HitRate() float64 { return hitRate(c.Hits, c.Misses) }
+
+// CacheUser is one user's lookups.
+type CacheUser struct {
+	Name   string `json:"name"`
+	Hits   int64  `json:"hits"`
+	Misses int64  `json:"misses"`
+}
+
+// HitRate is Hits over lookups, or 0 before the first.
+func (u CacheUser) HitRate() float64 { return hitRate(u.Hits, u.Misses) }
+
+func hitRate(hits, misses int64) float64 {
+	if hits+misses == 0 {
+		return 0
+	}
+	return float64(hits) / float64(hits+misses)
 }
 
 // Host is one farm host.

@@ -25,6 +25,7 @@ func populated() Doc {
 		Reclaims: []Reclaim{{Time: time.Unix(1_900_000_000, 0).UTC(), Lease: 9, User: "alice", Host: "sun1", Reason: "expired"}},
 		Uptime:   12.5,
 		Explain:  &Explain{Host: "sun1", Tier: 3, State: "healthy", Reason: "power 3", Detail: "d"},
+		Cache:    &Cache{Store: "disk /x", Entries: 2, Bytes: 100, Hits: 3, Misses: 1, Users: []CacheUser{{Name: "al", Hits: 3, Misses: 1}}},
 	}
 }
 
@@ -96,8 +97,9 @@ func TestJSONKeySets(t *testing.T) {
 		obj  map[string]any
 		want []string
 	}{
-		{"doc", doc, []string{"broker", "busy", "explain", "hosts", "leases", "queue", "reclaims", "slots", "time", "uptime_s", "users"}},
-		{"host", doc["hosts"].([]any)[0].(map[string]any), []string{"addr", "busy", "compilers", "cpus", "failures", "jobs_done", "load1", "load15", "load5", "name", "note", "power", "reason", "slots", "state", "tier"}},
+		{"doc", doc, []string{"broker", "busy", "cache", "explain", "hosts", "leases", "queue", "reclaims", "slots", "time", "uptime_s", "users"}},
+		{"host", doc["hosts"].([]any)[0].(map[string]any), []string{"addr", "auth", "busy", "compilers", "cpus", "failures", "jobs_done", "load1", "load15", "load5", "name", "note", "power", "protocol", "reason", "slots", "state", "tier"}},
+		{"cache", doc["cache"].(map[string]any), []string{"bytes", "corrupt", "entries", "evictions", "hits", "misses", "puts", "store", "users"}},
 		{"user", doc["users"].([]any)[0].(map[string]any), []string{"name", "running", "share", "usage", "waiting", "weight"}},
 		{"reclaim", doc["reclaims"].([]any)[0].(map[string]any), []string{"host", "lease", "reason", "time", "user"}},
 		{"explain", doc["explain"].(map[string]any), []string{"detail", "host", "reason", "state", "tier"}},

@@ -191,11 +191,18 @@ func (f *Farm) Start(name string, logName string, env []string, args ...string) 
 	return p
 }
 
-// StartBroker starts (or restarts) the broker.
+// StartBroker starts (or restarts) the broker. It keeps no result cache
+// unless the arguments configure one (--cache-size, --cache-redis): tests
+// of everything else compile the same sources again and expect the farm
+// to compile them.
 func (f *Farm) StartBroker(extra ...string) *Proc {
 	args := append([]string{"--listen", f.Broker, "--http", f.HTTP, "--https", f.HTTPS, "--farm", f.FarmFile, "--state", f.StateDir,
 		"--log-format", "console", "--log-level", "debug", "--saturated", "1000"}, f.BrokerArgs...)
-	p := f.Start("broker", "broker", nil, append(args, extra...)...)
+	args = append(args, extra...)
+	if !hasFlag(args, "--cache-size") && !hasFlag(args, "--cache-redis") {
+		args = append(args, "--cache-size", "0")
+	}
+	p := f.Start("broker", "broker", nil, args...)
 	f.mu.Lock()
 	f.broker = p
 	f.mu.Unlock()

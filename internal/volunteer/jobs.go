@@ -305,6 +305,7 @@ func (j *jobRun) respond(res *executor.Result, err error) {
 	if err := j.c.Send(result); err != nil {
 		v.log.Warn("send result", append(j.fields, zap.Error(err))...)
 	}
+	j.putCache(result)
 	select {
 	case v.done <- &wire.JobDone{LeaseID: j.claims.Lease, Outcome: outcome, WallMs: result.WallMs}:
 	default:

@@ -22,6 +22,8 @@ type metrics struct {
 	duration prometheus.Histogram
 	bytesIn  prometheus.Counter
 	bytesOut prometheus.Counter
+	// cachePuts counts results sent to the broker's result cache.
+	cachePuts prometheus.Counter
 
 	stateOnce sync.Once // registers the state collector, which needs the Volunteer
 }
@@ -35,6 +37,8 @@ func newMetrics() *metrics {
 			Help: "Wall time of compiles run.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "dcc", Subsystem: "volunteer", Name: "received_bytes_total",
 			Help: "Preprocessed source bytes received."}),
+		cachePuts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "dcc", Subsystem: "volunteer", Name: "cache_puts_total",
+			Help: "Results this host sent to the farm's result cache."}),
 		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "dcc", Subsystem: "volunteer", Name: "sent_bytes_total",
 			Help: "Object bytes sent."}),
 	}
@@ -44,7 +48,7 @@ func newMetrics() *metrics {
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "dcc", Subsystem: "volunteer", Name: "build_info",
 		Help: "Always 1; the label names the volunteer's build.", ConstLabels: prometheus.Labels{"version": buildinfo.Version}})
 	info.Set(1)
-	m.reg.MustRegister(m.results, m.duration, m.bytesIn, m.bytesOut, info,
+	m.reg.MustRegister(m.results, m.duration, m.bytesIn, m.bytesOut, m.cachePuts, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -66,6 +66,7 @@ type Volunteer struct {
 	avail     availabilityState
 	kick      chan struct{} // availability changed: report now
 	done      chan *wire.JobDone
+	cacheTo   cacheLink // where results go into the farm's cache, if anywhere
 
 	ln       net.Listener
 	httpSrv  *http.Server
@@ -380,6 +381,8 @@ func (v *Volunteer) brokerSession() error {
 	}
 	defer v.untrackSession(sess)
 	defer sess.Close()
+	v.setCacheLink(sess, w)
+	defer v.setCacheLink(nil, nil)
 	if len(w.BrokerKey) != ed25519.PublicKeySize {
 		return errors.New("broker sent no token key")
 	}

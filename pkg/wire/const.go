@@ -66,6 +66,9 @@ const (
 	TypeClientReport Type = 54
 	TypeAgentSource  Type = 55
 	TypeAgentRecord  Type = 56
+	TypeCacheLookup  Type = 60
+	TypeCacheAnswer  Type = 61
+	TypeCachePut     Type = 62
 )
 
 // Error codes carried in an Error message.

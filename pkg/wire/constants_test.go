@@ -41,6 +41,9 @@ func TestTypeConstants(t *testing.T) {
 		{"ClientReport", TypeClientReport, 54},
 		{"AgentSource", TypeAgentSource, 55},
 		{"AgentRecord", TypeAgentRecord, 56},
+		{"CacheLookup", TypeCacheLookup, 60},
+		{"CacheAnswer", TypeCacheAnswer, 61},
+		{"CachePut", TypeCachePut, 62},
 	}
 	seen := map[Type]string{}
 	for _, tt := range tests {

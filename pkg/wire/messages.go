@@ -36,6 +36,10 @@ type Welcome struct {
 	// Revoked lists the serial numbers of revoked credentials, for a
 	// volunteer to refuse (CommandRevoked brings later changes).
 	Revoked [][]byte `msgpack:"revoked,omitempty"`
+	// Cache says the broker keeps a result cache; CacheSalt goes into
+	// every key (an admin changes it to disown every entry).
+	Cache     bool   `msgpack:"cache,omitempty"`
+	CacheSalt string `msgpack:"salt,omitempty"`
 }
 
 // Error reports a refusal. It implements error.
@@ -132,6 +136,7 @@ const (
 	OutcomeRejected     = "rejected"      // the volunteer refused the job
 	OutcomeCancelled    = "cancelled"     // the client gave up before running
 	OutcomeDeclined     = "declined"      // the client gave the grant back unused: its own free slot is as fast
+	OutcomeCached       = "cached"        // the client gave the grant back unused: the result cache had the job
 )
 
 // LeaseRelease ends a lease and reports how the job went.
@@ -302,6 +307,8 @@ const (
 	AdminUndrain = "undrain"
 	AdminBlock   = "block"
 	AdminUnblock = "unblock"
+	// AdminCacheClear empties the result cache (Host is empty).
+	AdminCacheClear = "cache-clear"
 )
 
 // AdminRequest asks the broker to change a host's state.
@@ -338,6 +345,7 @@ type AgentCompile struct {
 	Verbose     bool   `msgpack:"verbose"`
 	LocalSlot   bool   `msgpack:"localslot"` // dcc could compile locally now
 	Fingerprint string `msgpack:"fp,omitempty"`
+	NoCache     bool   `msgpack:"nocache,omitempty"` // DCC_CACHE=0: do not look the job up in the cache
 }
 
 // AgentResult is the agent's answer: either a remote result, or Fallback
@@ -359,6 +367,9 @@ type AgentResult struct {
 	// remote compile, return, cache lookups), for dcc's build record.
 	Phases    []PhaseRecord `msgpack:"phases,omitempty"`
 	EstWaitMs int64         `msgpack:"estwait,omitempty"` // the broker's wait estimate, if the job queued
+	// CachedAtMs is set when the result came from the cache: Host then
+	// names the host that compiled it, at this time.
+	CachedAtMs int64 `msgpack:"cachedat,omitempty"`
 }
 
 // PhaseRecord is one phase of a compile, in Unix nanoseconds; Host names
@@ -396,6 +407,38 @@ type AgentRecord struct {
 // before it on the same socket.
 type AgentSource struct {
 	Source []byte `msgpack:"src"`
+}
+
+// CacheLookup asks the broker's result cache for a job's entry by key
+// (internal/cache: compiler, digest of its binary, arguments, the digest
+// of the preprocessed source). The answer is a CacheAnswer.
+type CacheLookup struct {
+	Key []byte `msgpack:"key"`
+}
+
+// CacheAnswer is an entry, or Found false.
+type CacheAnswer struct {
+	Found        bool   `msgpack:"found"`
+	Object       []byte `msgpack:"out,omitempty"`
+	Stdout       []byte `msgpack:"stdout,omitempty"`
+	Stderr       []byte `msgpack:"stderr,omitempty"`
+	ExitCode     int    `msgpack:"exit,omitempty"`
+	ObjectDigest []byte `msgpack:"digest,omitempty"`
+	Producer     string `msgpack:"producer,omitempty"` // the host that compiled it
+	ProducedAtMs int64  `msgpack:"at,omitempty"`
+}
+
+// CachePut is a volunteer's result for the cache, sent to the broker on
+// its own session after the job's result went to the client. Only hosts
+// write: the broker takes puts from volunteer sessions alone and records
+// the session's host as the producer.
+type CachePut struct {
+	Key          []byte `msgpack:"key"`
+	Object       []byte `msgpack:"out"`
+	Stdout       []byte `msgpack:"stdout,omitempty"`
+	Stderr       []byte `msgpack:"stderr,omitempty"`
+	ExitCode     int    `msgpack:"exit,omitempty"`
+	ObjectDigest []byte `msgpack:"digest"`
 }
 
 // AgentPing checks that an agent is alive and of the same build.
@@ -450,6 +493,9 @@ func (*AgentPong) Type() Type    { return TypeAgentPong }
 func (*ClientReport) Type() Type { return TypeClientReport }
 func (*AgentSource) Type() Type  { return TypeAgentSource }
 func (*AgentRecord) Type() Type  { return TypeAgentRecord }
+func (*CacheLookup) Type() Type  { return TypeCacheLookup }
+func (*CacheAnswer) Type() Type  { return TypeCacheAnswer }
+func (*CachePut) Type() Type     { return TypeCachePut }
 
 // newMessage returns a zero message for t, or nil for an unknown type.
 func newMessage(t Type) Message {
@@ -508,6 +554,12 @@ func newMessage(t Type) Message {
 		return new(AgentSource)
 	case TypeAgentRecord:
 		return new(AgentRecord)
+	case TypeCacheLookup:
+		return new(CacheLookup)
+	case TypeCacheAnswer:
+		return new(CacheAnswer)
+	case TypeCachePut:
+		return new(CachePut)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func sampleMessages() []Message {
 	st := HostStatus{Load1: 1.5, Load5: 2.25, Load15: -0.125, Running: 3, Available: true, Reason: "busy", ExternalLoad: true, Own1: 0.75, OwnKnown: true, Leases: []uint64{7, 1 << 40}, ClockMs: 1767225600000}
 	return []Message{
 		&Hello{Version: 7, Role: RoleVolunteer, Name: "host-a", User: "alice", Build: "v1.2.3"},
-		&Welcome{Session: 1<<63 + 5, BrokerKey: bytes.Repeat([]byte{5}, 32), LeaseTTLMs: 30000, Revoked: [][]byte{{1, 2}, {3}}},
+		&Welcome{Session: 1<<63 + 5, BrokerKey: bytes.Repeat([]byte{5}, 32), LeaseTTLMs: 30000, Revoked: [][]byte{{1, 2}, {3}}, Cache: true, CacheSalt: "s1"},
 		&Error{Code: CodeBusy, Message: "no capacity"},
 		&LeaseRequest{Fingerprint: "x86_64-linux-gnu gcc 13.2", Lang: "c++", SourceBytes: 1 << 40, Digest: digest, MaxWaitMs: 60000, LocalSlotFree: true, LocalEstimateMs: 1500, File: "src/main.cc", Avoid: "h9", NeedsDCC: true},
 		&LeaseQueued{Position: 17, EstWaitMs: -1, Backlogged: true},
@@ -51,9 +51,12 @@ func sampleMessages() []Message {
 		&StatusReply{JSON: []byte(`{"hosts":[]}`)},
 		&AdminRequest{Action: AdminBlock, Host: "h2", Reason: "bad ram"},
 		&AdminReply{OK: true, Message: "blocked"},
-		&AgentCompile{Version: 1, Build: "build-id", Compiler: "/usr/bin/gcc", Driver: "gcc", Lang: "c", Ext: ".i", Kind: ".o", Args: []string{"-c"}, SourceName: "x.i", Source: []byte("x"), SizeHint: 99, File: "x.c", MaxWaitMs: 5, Verbose: true, LocalSlot: true, Fingerprint: "fp"},
+		&AgentCompile{Version: 1, Build: "build-id", Compiler: "/usr/bin/gcc", Driver: "gcc", Lang: "c", Ext: ".i", Kind: ".o", Args: []string{"-c"}, SourceName: "x.i", Source: []byte("x"), SizeHint: 99, File: "x.c", MaxWaitMs: 5, Verbose: true, LocalSlot: true, Fingerprint: "fp", NoCache: true},
 		&AgentResult{Fallback: "denied", LocalSlot: true, Host: "h3", Protocol: "distcc", Verify: true, Tier: 2, WaitMs: 8, Log: []string{"a", "b"}, Result: res,
-			Phases: []PhaseRecord{{Name: "send", StartNs: 1, EndNs: 2, Host: "h3"}}, EstWaitMs: 40},
+			Phases: []PhaseRecord{{Name: "send", StartNs: 1, EndNs: 2, Host: "h3"}}, EstWaitMs: 40, CachedAtMs: 77},
+		&CacheLookup{Key: digest},
+		&CacheAnswer{Found: true, Object: []byte("o"), Stdout: []byte("so"), Stderr: []byte("se"), ExitCode: 3, ObjectDigest: digest, Producer: "h1", ProducedAtMs: 9},
+		&CachePut{Key: digest, Object: []byte("o"), Stdout: []byte("so"), Stderr: []byte("se"), ExitCode: 2, ObjectDigest: digest},
 		&AgentRecord{BuildID: "b1", Command: []string{"make", "-j8"}, Dir: "/src", BuildStartNs: 5, Source: "a.c", Output: "a.o", Where: "remote",
 			Host: "h1", Slot: 1, LocalReason: "x", Exit: 1, BytesOut: 10, BytesIn: 20, EstWaitMs: 3,
 			Phases: []PhaseRecord{{Name: "preprocess", StartNs: 1, EndNs: 2, Host: "h"}}},
