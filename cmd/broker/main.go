@@ -22,6 +22,7 @@ const usage = `Usage: broker --listen HOST:PORT --http HOST:PORT --https HOST:PO
        broker enroll user --from FILE --state DIR --out-dir DIR
        broker revoke host|user|admin NAME --state DIR
        broker simulate --scenario FILE [--policy NAME|all] [--json]
+       broker farm-lines [--compiler C] [--power P] [--users U,...] DISTCC_HOSTS...
 
 The broker is the farm's certificate authority: its CA lives in --state,
 made on first start or by the first enroll. enroll writes one PEM file per
@@ -43,6 +44,8 @@ func main() {
 			os.Exit(identity.EnrollCmd(os.Args[2:], os.Stdout, os.Stderr))
 		case "revoke":
 			os.Exit(identity.RevokeCmd(os.Args[2:], os.Stdout, os.Stderr))
+		case "farm-lines":
+			os.Exit(farmLines(os.Args[2:], os.Stdout, os.Stderr))
 		}
 	}
 	cfg := broker.DefaultConfig()

@@ -324,15 +324,18 @@ func (h HostSpec) Addr() string { return net.JoinHostPort(h.Host, strconv.Itoa(h
 
 // FarmLine returns the dcc farm-file line for a distccd host:
 //
-//	NAME NCPUS POWER protocol=distcc addr=HOST:PORT slots=LIMIT
+//	NAME NCPUS POWER protocol=distcc addr=HOST:PORT compiler=COMPILER slots=LIMIT
 //
 // NAME is the host, with ":PORT" when the port is not distccd's default;
 // NCPUS is the limit (a host list does not say how many CPUs a host has,
-// and distcc users set the limit from them); slots is the limit. An ",lzo"
-// entry is fine: the farm speaks protocol 1, which every distccd accepts.
-// ssh, pump (",cpp"), localhost and ",down" entries are errors, each
-// saying why.
-func FarmLine(h HostSpec, power float64) (string, error) {
+// and distcc users set the limit from them); slots is the limit. compiler
+// is what the farm file's compiler= needs: a compiler name the broker
+// resolves on its own machine (gcc, clang-14) or a fingerprint ("TARGET
+// VERSION LINE", quoted in the line since it holds spaces); a host list
+// cannot say which compiler a distccd runs. An ",lzo" entry is fine: the
+// farm speaks protocol 1, which every distccd accepts. ssh, pump (",cpp"),
+// localhost and ",down" entries are errors, each saying why.
+func FarmLine(h HostSpec, power float64, compiler string) (string, error) {
 	switch {
 	case h.SSH:
 		return "", fmt.Errorf("%s: ssh hosts cannot join the farm: it reaches distccd over TCP only; run distccd --daemon there and list HOST[:PORT]", h.Text)
@@ -350,10 +353,32 @@ func FarmLine(h HostSpec, power float64) (string, error) {
 	if err := checkHostName(h.Host); err != nil && (net.ParseIP(h.Host) == nil) {
 		return "", fmt.Errorf("%s: %v", h.Text, err)
 	}
+	c, err := farmValue(compiler)
+	if err != nil {
+		return "", fmt.Errorf("%s: compiler %q: %v", h.Text, compiler, err)
+	}
 	name := h.Host
 	if h.Port != DefaultPort {
 		name = h.Addr()
 	}
-	return fmt.Sprintf("%s %d %s protocol=distcc addr=%s slots=%d",
-		name, h.Limit, strconv.FormatFloat(power, 'g', -1, 64), h.Addr(), h.Limit), nil
+	return fmt.Sprintf("%s %d %s protocol=distcc addr=%s compiler=%s slots=%d",
+		name, h.Limit, strconv.FormatFloat(power, 'g', -1, 64), h.Addr(), c, h.Limit), nil
+}
+
+// farmValue writes v as a farm-file value: as is, or in double quotes
+// when it holds a space, a tab or a '#' (a fingerprint does). A value the
+// farm file cannot hold (empty, a quote, a control character) is an error.
+func farmValue(v string) (string, error) {
+	if strings.TrimSpace(v) == "" {
+		return "", errors.New("want a compiler name (gcc) or fingerprint")
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '"' || (c < ' ' && c != '\t') || c == 0x7f {
+			return "", fmt.Errorf("%q cannot be written in a farm file", c)
+		}
+	}
+	if strings.ContainsAny(v, " \t#") {
+		return `"` + v + `"`, nil
+	}
+	return v, nil
 }

@@ -115,18 +115,20 @@ func TestFarmLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const fp = "x86_64-linux-gnu gcc version 12.2.0 (Debian 12.2.0-14)"
+	compilers := []string{"gcc", fp, "clang-14"}
 	var lines []string
 	for i, h := range hosts {
-		line, err := FarmLine(h, float64(i)+1.5)
+		line, err := FarmLine(h, float64(i)+1.5, compilers[i])
 		if err != nil {
 			t.Fatal(err)
 		}
 		lines = append(lines, line)
 	}
 	want := []string{
-		"a 4 1.5 protocol=distcc addr=a:3632 slots=4",
-		"b:4000 8 2.5 protocol=distcc addr=b:4000 slots=8",
-		"[::1]:77 2 3.5 protocol=distcc addr=[::1]:77 slots=2",
+		"a 4 1.5 protocol=distcc addr=a:3632 compiler=gcc slots=4",
+		"b:4000 8 2.5 protocol=distcc addr=b:4000 compiler=\"" + fp + "\" slots=8",
+		"[::1]:77 2 3.5 protocol=distcc addr=[::1]:77 compiler=clang-14 slots=2",
 	}
 	if !reflect.DeepEqual(lines, want) {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
@@ -137,8 +139,11 @@ func TestFarmLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := f.Hosts["b:4000"]
-	if b.CPUs != 8 || b.Slots != 8 || b.Power != 2.5 || b.Extra["protocol"] != "distcc" || b.Extra["addr"] != "b:4000" {
+	if b.CPUs != 8 || b.Slots != 8 || b.Power != 2.5 || !b.Distcc() || b.Addr != "b:4000" || b.Compiler != fp {
 		t.Fatalf("farm host %+v", b)
+	}
+	if a := f.Hosts["a"]; a.Compiler != "gcc" || a.Addr != "a:3632" || !a.Distcc() {
+		t.Fatalf("farm host %+v", a)
 	}
 
 	for _, in := range []string{"@f", "u@k:/bin/distccd", "h,lzo,cpp", "localhost", "localhost/3", "j,down"} {
@@ -146,13 +151,21 @@ func TestFarmLine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if line, err := FarmLine(hs[0], 1); err == nil || !strings.Contains(err.Error(), in) {
+		if line, err := FarmLine(hs[0], 1, "gcc"); err == nil || !strings.Contains(err.Error(), in) {
 			t.Errorf("%q: %q, %v; want an error naming the entry", in, line, err)
 		}
 	}
 	for _, p := range []float64{0, -1, 1001, math.NaN(), math.Inf(1)} {
-		if _, err := FarmLine(hosts[0], p); err == nil {
+		if _, err := FarmLine(hosts[0], p, "gcc"); err == nil {
 			t.Errorf("power %v accepted", p)
 		}
+	}
+	for _, c := range []string{"", " ", `gcc"`, "gcc\nfoo", "a\x00"} {
+		if line, err := FarmLine(hosts[0], 1, c); err == nil {
+			t.Errorf("compiler %q accepted: %q", c, line)
+		}
+	}
+	if line, err := FarmLine(hosts[0], 1, "cc#1"); err != nil || !strings.HasSuffix(line, `compiler="cc#1" slots=4`) {
+		t.Errorf("compiler with '#': %q, %v", line, err)
 	}
 }
