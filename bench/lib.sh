@@ -6,17 +6,22 @@ ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
 DISTCCD_PID=
 
-# start_dcc_farm SLOTS: a broker and one volunteer "bench" with SLOTS slots.
+# start_dcc_farm SLOTS [BROKER ARGS...]: a broker and one volunteer "bench"
+# with SLOTS slots. Without broker arguments the broker keeps no result
+# cache: these benchmarks compile the same file again and again and
+# measure the farm's path, not the cache's (bench/cache.sh does that).
 # The volunteer shares this machine with the client (and with whatever else
 # runs here), so the machine's load average would count as "foreign" load
 # and make the broker stop using it; the farm file declares 64 CPUs so that
 # the load gate never triggers and every job really goes through the farm.
 start_dcc_farm() {
 	local slots=$1
+	shift
+	[ $# -gt 0 ] || set -- --cache-size 0
 	export DCC_USER=bench # the user farm_init enrols
 	farm_init "$OUT/farm"
 	farm_host bench 64 1 "slots=$slots"
-	farm_start
+	farm_start "$@"
 	farm_volunteer bench "$slots"
 	farm_wait_healthy 1
 }

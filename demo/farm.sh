@@ -42,7 +42,7 @@ farm_host() { echo "$1 $2 $3" >>"$FARM_FILE"; }
 farm_start() {
 	"$BIN/broker" --listen "127.0.0.1:$FARM_PORT" --http "127.0.0.1:$FARM_HTTP" --https "127.0.0.1:$FARM_HTTPS" \
 		--farm "$FARM_FILE" --state "$FARM_DIR/state" \
-		--log-format console >"$FARM_DIR/logs/broker.log" 2>&1 &
+		--log-format console "$@" >"$FARM_DIR/logs/broker.log" 2>&1 &
 	FARM_PIDS+=($!)
 	local i
 	for i in $(seq 100); do

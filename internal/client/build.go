@@ -27,6 +27,17 @@ var buildTools = map[string]bool{
 	"cargo": true, "xcodebuild": true, "msbuild": true, "bear": true, "bitbake": true,
 }
 
+// glue are the programs that run between one build tool and the next in
+// a recursive build (make runs recipes through sh; libtool, ccache and
+// env wrap commands). Above the first build tool, the climb to the
+// outermost one stops at anything else: a `make -j8` that a test program
+// or a CI script started is its own build, not part of the CI's `make`.
+var glue = map[string]bool{
+	"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "mksh": true, "busybox": true,
+	"env": true, "nice": true, "ionice": true, "time": true, "timeout": true, "xargs": true, "nohup": true,
+	"libtool": true, "ccache": true, "sccache": true, "dcc": true, "distcc": true,
+}
+
 // buildInfo identifies one build.
 type buildInfo struct {
 	ID      string
@@ -75,9 +86,12 @@ func currentBuild() buildInfo {
 		return buildInfo{ID: "unknown"}
 	}
 	root = parent // no build tool above: the parent is the build
+	found := false
 	for p, depth := parent, 0; depth < 64 && p.pid > 1; depth++ {
 		if buildTools[p.comm] {
-			root = p // keep climbing: the outermost one is the build
+			root, found = p, true // keep climbing: the outermost one is the build
+		} else if found && !glue[p.comm] {
+			break
 		}
 		next, ok := readProc(p.ppid)
 		if !ok {

@@ -13,9 +13,11 @@ import (
 	"github.com/dcc-farm/dcc/internal/testfarm"
 )
 
-// crashingGCC answers -v exactly like gcc (so its fingerprint is gcc's)
-// and crashes on every compile: a broken host, not the user's fault.
+// crashingGCC answers -v exactly like gcc (so its fingerprint is gcc's),
+// passes the volunteer's start-up check compile, and crashes on every
+// job: a host that broke after it started, not the user's fault.
 const crashingGCC = `if [ "$1" = -v ]; then exec gcc -v; fi
+for a in "$@"; do case "$a" in *dcc-check.*) exec gcc "$@" ;; esac; done
 kill -SEGV $$
 `
 
