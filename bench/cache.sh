@@ -59,7 +59,7 @@ echo
 cp "$ROOT/bench/small.c" "$OUT/work/small.c"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 as_user alice python3 - "$OUT/work" "$RUNS" "$BIN/dcc" "$OUT/file-$stamp.csv" "$OUT/file.md" <<'PY'
-import os, statistics, subprocess, sys, time
+import os, re, statistics, subprocess, sys, time
 work, runs, dcc, csv_path, table_path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 base = open(os.path.join(work, "small.c")).read()
 env = dict(os.environ)
@@ -72,12 +72,17 @@ def compile(prefix, src, out, extra_env=None):
     dt = (time.perf_counter() - t0) * 1000
     if r.returncode != 0:
         sys.exit(f"{' '.join(prefix)} failed: {r.stderr.decode(errors='replace')}")
+    m = re.search(r"the job waited ([0-9.]+)(µs|ms|s) for it", r.stderr.decode(errors="replace"))
+    if m:
+        waits.append(float(m.group(1)) * {"µs": 0.001, "ms": 1, "s": 1000}[m.group(2)])
     return dt
+
+waits = []  # how long each miss waited for its lookup (DCC_VERBOSE)
 
 def fresh(tag, i):
     name = f"u-{tag}-{i}.c"
     with open(os.path.join(work, name), "w") as f:
-        f.write(base + f"\nconst int dcc_bench_nonce_{tag}_{i} = {i};\n")
+        f.write(base + f"\nconst int dcc_bench_nonce_{tag}_{i + 10} = {i};\n")
     return name
 
 # the hit variant's source, compiled once through the farm (and cached)
@@ -88,7 +93,7 @@ times = {v: [] for v in variants}
 for i in range(-3, runs):  # three warm-up rounds
     for v in variants:
         if v == "miss":
-            dt = compile([dcc, "gcc"], fresh(v, i), "miss.o")
+            dt = compile([dcc, "gcc"], fresh(v, i), "miss.o", {"DCC_VERBOSE": "1"})
         elif v == "nocache":
             dt = compile([dcc, "gcc"], fresh(v, i), "nocache.o", {"DCC_CACHE": "0"})
         elif v == "distcc":
@@ -113,7 +118,9 @@ for v in variants:
     lines.append(f"| {v} | {med[v]:.2f} | {s[int(round(0.9 * (len(s) - 1)))]:.2f} |")
 lines += ["", f"a miss costs {med['miss'] - med['nocache']:+.2f} ms over DCC_CACHE=0 (medians, {runs} runs each); "
           f"ratio miss/distcc {med['miss'] / med['distcc']:.2f}, hit/distcc {med['hit'] / med['distcc']:.2f}, "
-          f"hit/local {med['hit'] / med['local']:.2f}; hit object identical to local gcc: {'yes' if same else 'NO'}"]
+          f"hit/local {med['hit'] / med['local']:.2f}; hit object identical to local gcc: {'yes' if same else 'NO'}",
+          "", f"a miss waited for its lookup (agent's DCC_VERBOSE figure, {len(waits)} misses): median {statistics.median(waits):.2f} ms, "
+          f"p90 {sorted(waits)[int(round(0.9 * (len(waits) - 1)))]:.2f} ms, max {max(waits):.2f} ms"]
 text = "\n".join(lines)
 print(text)
 open(table_path, "w").write(text + "\n")

@@ -127,6 +127,16 @@ func (l *cacheLookup) await(ctx context.Context, d time.Duration) *wire.CacheAns
 	return nil
 }
 
+// took is how long the lookup's round trip took, once it has answered.
+func (l *cacheLookup) took() time.Duration {
+	select {
+	case <-l.done:
+		return l.end.Sub(l.start).Round(time.Microsecond)
+	default:
+		return -1
+	}
+}
+
 // answered is closed when the lookup ends (nil for a job without one).
 func (l *cacheLookup) answered() <-chan struct{} {
 	if l == nil {

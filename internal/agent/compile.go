@@ -390,9 +390,13 @@ func (at *attempt) runJob() *wire.AgentResult {
 		at.release(wire.OutcomeCancelled, "dcc went away")
 		return fallback(at.jl, "cancelled", "dcc went away")
 	}
+	waitStart := time.Now()
 	if hit := at.look.await(at.ctx, cacheWait); hit != nil {
 		at.release(wire.OutcomeCached, "the result cache had the job")
 		return at.fromCache(hit)
+	}
+	if at.look != nil {
+		at.jl.add("cache miss: lookup %s, the job waited %s for it", at.look.took(), time.Since(waitStart).Round(time.Microsecond))
 	}
 	rewritten := isRewritten(at.req)
 	key := diagKey(at.fp, at.req, at.src.digest)
