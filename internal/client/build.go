@@ -74,7 +74,7 @@ func readProc(pid int) (proc, bool) {
 }
 
 // currentBuild finds the build dcc runs in. It reads a few small files
-// per ancestor: tens of microseconds.
+// per ancestor: about 0.3 ms in all (BenchmarkCurrentBuild).
 func currentBuild() buildInfo {
 	self, ok := readProc(os.Getpid())
 	if !ok {
