@@ -175,7 +175,13 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, lim.Wall)
 	defer cancel()
-	cmd, err := sandbox.Command(ctx, lim.Sandbox.Helper, &sandbox.Spec{
+	command := func(ctx context.Context, spec *sandbox.Spec) (*sandbox.Cmd, error) {
+		return sandbox.Command(ctx, lim.Sandbox.Helper, spec)
+	}
+	if lim.Sandbox.Pool != nil {
+		command = lim.Sandbox.Pool.Command
+	}
+	cmd, err := command(ctx, &sandbox.Spec{
 		Compiler:    j.Compiler,
 		Args:        append(append([]string{}, j.Args...), mode, src, "-o", out),
 		Env:         jobEnv(dir),
@@ -191,7 +197,7 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 	}
 	stdout := &capped{cap: lim.OutputCap}
 	stderr := &capped{cap: lim.OutputCap}
-	cmd.Cmd.Stdout, cmd.Cmd.Stderr = stdout, stderr
+	cmd.SetOutput(stdout, stderr)
 	start := time.Now()
 	status, err := cmd.Start()
 	if err != nil {

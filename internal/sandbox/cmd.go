@@ -34,6 +34,22 @@ type Cmd struct {
 	specW  *os.File
 	report *os.File
 	rest   *bufio.Reader // the report after the status line
+
+	// A helper from a Pool is running already: its output goes where
+	// SetOutput says, and unbind ends its tie to the job's context.
+	out, errOut *switchWriter
+	unbind      func() bool
+}
+
+// SetOutput sends the compiler's stdout and stderr to stdout and stderr.
+// Call it before Start.
+func (c *Cmd) SetOutput(stdout, stderr io.Writer) {
+	if c.out != nil {
+		c.out.set(stdout)
+		c.errOut.set(stderr)
+		return
+	}
+	c.Cmd.Stdout, c.Cmd.Stderr = stdout, stderr
 }
 
 // Command prepares to run spec through helper ("" = this executable).
@@ -66,31 +82,16 @@ func Command(ctx context.Context, helper string, spec *Spec) (*Cmd, error) {
 // (wrapping ErrSetup) the helper has been killed and reaped, and the
 // caller must not call Exec or Wait.
 func (c *Cmd) Start() (Status, error) {
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		return Status{}, fmt.Errorf("%w: %v", ErrSetup, err)
-	}
-	repR, repW, err := os.Pipe()
-	if err != nil {
-		specR.Close()
-		specW.Close()
-		return Status{}, fmt.Errorf("%w: %v", ErrSetup, err)
-	}
-	c.specW, c.report = specW, repR
-	c.Cmd.ExtraFiles = []*os.File{specR, repW} // fds 3 and 4
-	err = c.Cmd.Start()
-	specR.Close()
-	repW.Close() // else the report pipe never reaches end of file
-	if err != nil {
-		specW.Close()
-		repR.Close()
-		return Status{}, fmt.Errorf("%w: start helper: %v", ErrSetup, err)
+	if c.out == nil { // not from a pool: start it now
+		if err := c.launch(); err != nil {
+			return Status{}, err
+		}
 	}
 	deadline := time.Now().Add(handshakeTimeout)
-	specW.SetWriteDeadline(deadline)
-	repR.SetReadDeadline(deadline)
-	_, werr := specW.Write(c.spec)
-	c.rest = bufio.NewReader(io.LimitReader(repR, maxReport))
+	c.specW.SetWriteDeadline(deadline)
+	c.report.SetReadDeadline(deadline)
+	_, werr := c.specW.Write(c.spec)
+	c.rest = bufio.NewReader(io.LimitReader(c.report, maxReport))
 	st, err := readStatus(c.rest)
 	if err == nil && werr != nil {
 		err = fmt.Errorf("%w: writing the spec: %v", ErrSetup, werr)
@@ -100,6 +101,31 @@ func (c *Cmd) Start() (Status, error) {
 		return Status{}, err
 	}
 	return st, nil
+}
+
+// launch starts the helper with its two pipes.
+func (c *Cmd) launch() error {
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		specR.Close()
+		specW.Close()
+		return fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	c.specW, c.report = specW, repR
+	c.Cmd.ExtraFiles = []*os.File{specR, repW} // fds 3 and 4
+	err = c.Cmd.Start()
+	specR.Close()
+	repW.Close() // else the report pipe never reaches end of file
+	if err != nil {
+		specW.Close()
+		repR.Close()
+		return fmt.Errorf("%w: start helper: %v", ErrSetup, err)
+	}
+	return nil
 }
 
 // Exec lets the helper exec the compiler and returns once it has: an exec
@@ -134,14 +160,21 @@ func (c *Cmd) Exec() error {
 func (c *Cmd) Wait() error {
 	c.specW.Close() // a helper still waiting for Exec gives up
 	c.report.Close()
-	return c.Cmd.Wait()
+	err := c.Cmd.Wait()
+	if c.unbind != nil {
+		c.unbind()
+	}
+	return err
 }
 
 func (c *Cmd) abort() {
 	c.specW.Close()
 	c.report.Close()
-	c.Cmd.Cancel()
+	syscall.Kill(-c.Cmd.Process.Pid, syscall.SIGKILL) // its process group: the helper leads one
 	c.Cmd.Wait()
+	if c.unbind != nil {
+		c.unbind()
+	}
 }
 
 // readStatus reads the helper's status line.

@@ -104,6 +104,8 @@ type Config struct {
 	// Helper is the binary run as the helper; "" means this executable,
 	// which handles HelperArg because it links this package.
 	Helper string `toml:"-"`
+	// Pool, when set, supplies helpers started ahead of jobs (NewPool).
+	Pool *Pool `toml:"-"`
 }
 
 // Status is what the helper found enforced for a job, each item checked by

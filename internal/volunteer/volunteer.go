@@ -228,6 +228,9 @@ func (v *Volunteer) Start() error {
 			v.log.Warn("volunteer pause/resume disabled", zap.Error(err))
 		}
 	}
+	// One helper per slot waits for the next job, so that no job waits
+	// for a helper to start (closed in Close).
+	v.limits.Sandbox.Pool = sandbox.NewPool(v.limits.Sandbox.Helper, v.cfg.Slots)
 	v.evaluate()
 	v.wg.Add(2)
 	go func() { defer v.wg.Done(); v.acceptLoop() }()
@@ -276,6 +279,7 @@ func (v *Volunteer) Close() error {
 	}
 	v.sessMu.Unlock()
 	v.wg.Wait()
+	v.limits.Sandbox.Pool.Close()
 	return v.replayLog.close()
 }
 
