@@ -43,8 +43,17 @@ func TestBrokerRestartMidBuild(t *testing.T) {
 	f.WaitHosts("a", "b")
 
 	// "early" compiles before the broker's periodic usage save (every 10 s).
+	// Its jobs are held a second on the farm, so that its usage (3 slots
+	// x 1 s x power 2) shows in the status however fast this machine
+	// compiles.
 	early := newBuild(t, 3, func(i int) string { return smallSource(1000 + i) }, "-O2")
-	early.run(f, "early", 3)
+	gate.Shut()
+	earlyDone := make(chan struct{})
+	go func() { early.run(f, "early", 3); close(earlyDone) }()
+	gate.WaitHeld(t, 3, 30*time.Second)
+	time.Sleep(time.Second)
+	gate.Open()
+	<-earlyDone
 	early.check(t)
 	waitFor(5*time.Second, statusOK(f, func(d *status.Doc) bool { return userOf(d, "early") != nil }))
 	eu := userOf(f.Status(), "early")
