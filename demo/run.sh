@@ -127,6 +127,24 @@ got=$(cd "$OUT/project" && ./demo)
 say "plain gcc rebuild in demo/build/plain: $same objects byte-identical, $diff different"
 [ "$want" = "$got" ] || say "  program output differs: plain gcc says '$want'"
 
+# --- the result cache ---------------------------------------------------------
+# A second engineer (or this one after `make clean`) gets what the farm
+# compiled from the broker's cache: no compile, no slot.
+make -C "$OUT/project" clean >/dev/null
+rlog=$OUT/dcc-rebuild.log
+t0=$(date +%s.%N)
+DCC_VERBOSE=1 make -C "$OUT/project" -j8 CC="$BIN/dcc gcc" >/dev/null 2>"$rlog" || {
+	echo "demo: rebuild failed; see $rlog" >&2; exit 1; }
+t1=$(date +%s.%N)
+hits=$(grep -c '\] cache hit (produced by' "$rlog" || true)
+rsame=0
+for o in "$OUT/plain/obj"/*.o; do
+	cmp -s "$o" "$OUT/project/obj/$(basename "$o")" && rsame=$((rsame + 1))
+done
+say "$(printf 'rebuilt from clean in %.1fs: %d files from the farm'"'"'s result cache, %d objects byte-identical to plain gcc' \
+	"$(python3 -c "print($t1-$t0)")" "$hits" "$rsame")"
+[ "$rsame" -eq "$same" ] || diff=$((diff + 1))
+
 say ""
 say "dcc status:"
 "$BIN/dcc" status | sed 's/^/  /'

@@ -145,6 +145,26 @@ func (l *cacheLookup) answered() <-chan struct{} {
 	return l.done
 }
 
+// cachedInstead returns the job's cached result, if its lookup hits,
+// instead of r, a local compile. dcc reads the agent's answer only after
+// it has sent the source, so waiting here for the source costs the job
+// nothing, and the lookup one round trip.
+func (at *attempt) cachedInstead(r *wire.AgentResult) *wire.AgentResult {
+	if at.look == nil {
+		return r
+	}
+	if _, err := at.src.wait(at.ctx); err != nil {
+		return r
+	}
+	hit := at.look.await(at.ctx, cacheWait)
+	if hit == nil {
+		return r
+	}
+	h := at.fromCache(hit)
+	h.LocalSlot = r.LocalSlot // a slot handed over is freed when dcc closes
+	return h
+}
+
 // fromCache turns a hit into the job's result: the object, stdout, stderr
 // and exit code exactly as the producing host's compile gave them.
 func (at *attempt) fromCache(ans *wire.CacheAnswer) *wire.AgentResult {

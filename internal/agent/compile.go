@@ -267,7 +267,7 @@ func (at *attempt) awaitGrant() *wire.AgentResult {
 		if stolen {
 			r := fallback(at.jl, "local_faster", "a local slot freed while queued (estimated wait %s)", at.qj.estWait.Round(time.Millisecond))
 			r.LocalSlot = true
-			return r
+			return at.cachedInstead(r)
 		}
 		if err != nil {
 			if at.ctx.Err() != nil {
@@ -293,13 +293,13 @@ func (at *attempt) awaitGrant() *wire.AgentResult {
 				at.reserved = false // handed to the dcc process; freed when its socket closes
 				r := fallback(at.jl, "local_faster", "%s", m.Reason)
 				r.LocalSlot = true
-				return r
+				return at.cachedInstead(r)
 			}
 			kind := "denied"
 			if m.Code == wire.DenyBusy {
 				kind = "busy"
 			}
-			return fallback(at.jl, kind, "%s", m.Reason)
+			return at.cachedInstead(fallback(at.jl, kind, "%s", m.Reason))
 		case *wire.LeaseGrant:
 			at.grant = m
 			at.tl.add("lease_wait", "", at.askedAt, time.Now())
@@ -359,7 +359,7 @@ func (at *attempt) granted() *wire.AgentResult {
 			at.release(wire.OutcomeDeclined, "a local slot is as fast")
 			r := fallback(at.jl, "local_faster", "declined %s (speed %.2g): a local slot is as fast (power %.2g)", g.Host, speed, at.a.local.power)
 			r.LocalSlot = true
-			return r
+			return at.cachedInstead(r)
 		}
 		at.a.local.unreserve(time.Now())
 	}

@@ -191,6 +191,16 @@ func TestCacheHitIsExact(t *testing.T) {
 	if r := dccAs(f, "bob", bob, nil, args...); !isHit(r.Stderr) {
 		t.Fatalf("baseline should hit:\n%s", r.Stderr)
 	}
+	t.Run("a job sent home still hits", func(t *testing.T) {
+		// A machine faster than the farm (carol's agent starts with her
+		// settings): the broker or the agent sends the job to a free local
+		// slot, and the cache still answers it.
+		r := dccAs(f, "carol", bob, []string{"DCC_LOCAL_POWER=1000"}, args...)
+		if !isHit(r.Stderr) || strings.Contains(r.Stderr, "compiling locally") {
+			t.Fatalf("a job sent home compiled instead of hitting:\n%s", r.Stderr)
+		}
+		sameAsLocal(t, bob, r, "gcc", args[1:], "clean.o")
+	})
 	t.Run("DCC_CACHE=0", func(t *testing.T) {
 		if r := dccAs(f, "bob", bob, []string{"DCC_CACHE=0"}, args...); isHit(r.Stderr) || remoteHost(r.Stderr) != "h1" {
 			t.Fatalf("DCC_CACHE=0 used the cache:\n%s", r.Stderr)
