@@ -60,6 +60,17 @@ func Command(ctx context.Context, helper string, spec *Spec) (*Cmd, error) {
 			return nil, fmt.Errorf("%w: finding the helper: %v", ErrSetup, err)
 		}
 	}
+	b, err := encodeSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	cmd := helperProcess(exec.CommandContext(ctx, helper, HelperArg))
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return &Cmd{Cmd: cmd, spec: b}, nil
+}
+
+// encodeSpec is spec as the one line the helper reads.
+func encodeSpec(spec *Spec) ([]byte, error) {
 	b, err := json.Marshal(spec) // one line: JSON escapes newlines
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
@@ -67,12 +78,18 @@ func Command(ctx context.Context, helper string, spec *Spec) (*Cmd, error) {
 	if len(b) > maxSpec {
 		return nil, fmt.Errorf("%w: spec over %d bytes", ErrSetup, maxSpec)
 	}
-	cmd := exec.CommandContext(ctx, helper, HelperArg)
-	cmd.Env = []string{} // the compiler's environment is in the spec
+	return append(b, '\n'), nil
+}
+
+// helperProcess sets up what every helper gets, whether started for a job
+// or ahead of one (Pool): an empty environment (the compiler's is in the
+// spec), a process group of its own, and a bound on waiting for its
+// output after it exits.
+func helperProcess(cmd *exec.Cmd) *exec.Cmd {
+	cmd.Env = []string{}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	return &Cmd{Cmd: cmd, spec: append(b, '\n')}, nil
+	return cmd
 }
 
 // Start starts the helper, hands it the spec and reads its status line. It

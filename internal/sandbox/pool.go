@@ -2,14 +2,12 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,19 +44,15 @@ func NewPool(helper string, size int) *Pool {
 
 // Command is sandbox.Command, with a helper from the pool when it has one.
 func (p *Pool) Command(ctx context.Context, spec *Spec) (*Cmd, error) {
+	b, err := encodeSpec(spec)
+	if err != nil {
+		return nil, err
+	}
 	c := p.take()
 	if c == nil {
 		return Command(ctx, p.helper, spec)
 	}
-	b, err := json.Marshal(spec)
-	if err == nil && len(b) > maxSpec {
-		err = fmt.Errorf("spec over %d bytes", maxSpec)
-	}
-	if err != nil {
-		c.abort()
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
-	}
-	c.spec = append(b, '\n')
+	c.spec = b
 	pgid := c.Cmd.Process.Pid
 	c.unbind = context.AfterFunc(ctx, func() { syscall.Kill(-pgid, syscall.SIGKILL) })
 	p.wg.Add(1)
@@ -118,10 +112,7 @@ func (p *Pool) start() (*Cmd, error) {
 	if p.helper == "" {
 		return nil, fmt.Errorf("%w: no helper", ErrSetup)
 	}
-	cmd := exec.Command(p.helper, HelperArg)
-	cmd.Env = []string{}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 5 * time.Second
+	cmd := helperProcess(exec.Command(p.helper, HelperArg))
 	c := &Cmd{Cmd: cmd, out: &switchWriter{}, errOut: &switchWriter{}}
 	cmd.Stdout, cmd.Stderr = c.out, c.errOut
 	if err := c.launch(); err != nil {
