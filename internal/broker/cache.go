@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -89,43 +88,40 @@ func openCache(cfg Config, log *zap.Logger) (*resultCache, error) {
 // collectors are the cache's metrics, with gauges of the store's contents
 // read at scrape time.
 func (rc *resultCache) collectors() []prometheus.Collector {
-	stat := func(name, help string, typ prometheus.ValueType, f func(cache.Stats) int64) prometheus.Collector {
-		desc := prometheus.NewDesc("dcc_cache_"+name, help, nil, nil)
-		return collectorFunc{desc: desc, collect: func(ch chan<- prometheus.Metric) {
-			ch <- prometheus.MustNewConstMetric(desc, typ, float64(f(rc.store.Stats())))
-		}}
+	opts := func(name, help string) prometheus.Opts {
+		return prometheus.Opts{Namespace: "dcc", Subsystem: "cache", Name: name, Help: help}
+	}
+	stat := func(f func(cache.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(rc.store.Stats())) }
 	}
 	return []prometheus.Collector{rc.lookups, rc.puts, rc.purged, rc.latency,
-		stat("entries", "Entries in the result cache.", prometheus.GaugeValue, func(s cache.Stats) int64 { return s.Entries }),
-		stat("bytes", "Bytes the result cache's entries take.", prometheus.GaugeValue, func(s cache.Stats) int64 { return s.Bytes }),
-		stat("evictions_total", "Entries dropped to stay under the cache's size bound.", prometheus.CounterValue, func(s cache.Stats) int64 { return s.Evictions }),
-		stat("corrupt_total", "Entries found corrupt on read and dropped.", prometheus.CounterValue, func(s cache.Stats) int64 { return s.Corrupt }),
-		stat("errors_total", "Store operations that failed on I/O or the network.", prometheus.CounterValue, func(s cache.Stats) int64 { return s.Errors }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("entries", "Entries in the result cache.")),
+			stat(func(s cache.Stats) int64 { return s.Entries })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("bytes", "Bytes the result cache's entries take.")),
+			stat(func(s cache.Stats) int64 { return s.Bytes })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts(opts("evictions_total", "Entries dropped to stay under the cache's size bound.")),
+			stat(func(s cache.Stats) int64 { return s.Evictions })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts(opts("corrupt_total", "Entries found corrupt on read and dropped.")),
+			stat(func(s cache.Stats) int64 { return s.Corrupt })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts(opts("errors_total", "Store operations that failed on I/O or the network.")),
+			stat(func(s cache.Stats) int64 { return s.Errors })),
 	}
 }
-
-// collectorFunc is a collector of one metric computed at scrape time.
-type collectorFunc struct {
-	desc    *prometheus.Desc
-	collect func(chan<- prometheus.Metric)
-}
-
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // lookup answers a client's CacheLookup. A hit takes no slot and charges
 // no usage: it is not a lease.
 func (rc *resultCache) lookup(user string, m *wire.CacheLookup) *wire.CacheAnswer {
 	start := time.Now()
 	var e *cache.Entry
-	err := errors.New("malformed key")
-	if len(m.Key) == len(cache.Key{}) {
+	if len(m.Key) == len(cache.Key{}) { // a malformed key is a miss
 		ctx, cancel := context.WithTimeout(context.Background(), cacheTimeout)
-		e, err = rc.store.Get(ctx, cache.Key(m.Key))
+		if ent, err := rc.store.Get(ctx, cache.Key(m.Key)); err == nil { // any error is a miss (Store.Get)
+			e = ent
+		}
 		cancel()
 	}
 	rc.latency.Observe(time.Since(start).Seconds())
-	hit := err == nil
+	hit := e != nil
 	rc.count(user, hit)
 	if !hit {
 		rc.lookups.WithLabelValues("miss").Inc()
@@ -153,10 +149,10 @@ func (rc *resultCache) count(user string, hit bool) {
 
 // put stores a volunteer's result under the key it computed from the job
 // it ran. Only successful compiles are kept: a failed one is the user's
-// to see again from a compile.
+// to see again from a compile. The store checks the object against its
+// digest (cache.ErrInvalid).
 func (rc *resultCache) put(host string, m *wire.CachePut) {
-	sum := sha256.Sum256(m.Object)
-	if len(m.Key) != len(cache.Key{}) || m.ExitCode != 0 || len(m.Object) == 0 || string(sum[:]) != string(m.ObjectDigest) {
+	if len(m.Key) != len(cache.Key{}) || m.ExitCode != 0 || len(m.Object) == 0 {
 		rc.puts.WithLabelValues("refused").Inc()
 		rc.log.Warn("cache put refused", zap.String("host", host), zap.Int("exit", m.ExitCode), zap.Int("bytes", len(m.Object)))
 		return
