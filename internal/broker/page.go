@@ -32,7 +32,7 @@ var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"f2":     func(x float64) string { return fmt.Sprintf("%.2f", x) },
 	"pct":    func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) },
 	"mul100": func(x float64) float64 { return 100 * x },
-	"mib":    func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) },
+	"bytes":  timeline.FormatBytes,
 	"ago":    func(now, t time.Time) string { return roundAgo(now.Sub(t)) },
 	"clock": func(t time.Time) string {
 		return t.Local().Format("15:04:05")

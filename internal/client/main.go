@@ -18,6 +18,7 @@ import (
 	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/internal/logging"
 	"github.com/dcc-farm/dcc/internal/status"
+	"github.com/dcc-farm/dcc/internal/timeline"
 	"github.com/dcc-farm/dcc/internal/transport"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -218,7 +219,7 @@ func PrintTable(out io.Writer, doc *status.Doc) {
 // per user.
 func printCache(out io.Writer, c *status.Cache) {
 	fmt.Fprintf(out, "cache (%s): %d entries, %s; hit rate %.0f%% (%d hits, %d misses); %d evictions\n",
-		c.Store, c.Entries, humanBytes(c.Bytes), 100*c.HitRate(), c.Hits, c.Misses, c.Evictions)
+		c.Store, c.Entries, timeline.FormatBytes(c.Bytes), 100*c.HitRate(), c.Hits, c.Misses, c.Evictions)
 	if len(c.Users) == 0 {
 		return
 	}
@@ -228,18 +229,6 @@ func printCache(out io.Writer, c *status.Cache) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\n", u.Name, u.Hits, u.Misses, 100*u.HitRate())
 	}
 	tw.Flush()
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // CacheCmd implements `dcc cache` (the cache's figures) and `dcc cache

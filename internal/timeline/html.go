@@ -276,7 +276,7 @@ func jobTitle(j *Job, start time.Time) string {
 		}
 		sb.WriteByte('\n')
 	}
-	fmt.Fprintf(&sb, "%s sent, %s received", fmtBytes(j.BytesOut), fmtBytes(j.BytesIn))
+	fmt.Fprintf(&sb, "%s sent, %s received", FormatBytes(j.BytesOut), FormatBytes(j.BytesIn))
 	if j.WaitEstimate > 0 {
 		fmt.Fprintf(&sb, "\nbroker's wait estimate %s", fmtDur(j.WaitEstimate))
 	}

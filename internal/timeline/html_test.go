@@ -145,7 +145,7 @@ func TestHTML(t *testing.T) {
 		if jobOf[viaPage(j.Source)] != ji {
 			t.Errorf("bar of %q is in group %d, want %d", j.Source, jobOf[viaPage(j.Source)], ji)
 		}
-		for _, want := range []string{viaPage(j.Source), "exit " + strconv.Itoa(j.Exit), fmtBytes(j.BytesOut) + " sent"} {
+		for _, want := range []string{viaPage(j.Source), "exit " + strconv.Itoa(j.Exit), FormatBytes(j.BytesOut) + " sent"} {
 			if !strings.Contains(title, want) {
 				t.Errorf("job %d title lacks %q:\n%s", ji, want, title)
 			}

@@ -216,8 +216,8 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-// fmtBytes formats a byte count: 512 B, 12.3 KiB, 4.0 MiB.
-func fmtBytes(n int64) string {
+// FormatBytes formats a byte count for people: 512 B, 12.3 KiB, 4.0 MiB.
+func FormatBytes(n int64) string {
 	const k = 1024
 	switch {
 	case n < k:
@@ -279,7 +279,7 @@ func summaryLines(s Summary) [][2]string {
 		{"compiling locally", fmtDur(s.LocalCPU)},
 		{"waiting for slots", fmtDur(s.LeaseWait)},
 		{"preprocessing", fmtDur(s.Preprocess)},
-		{"transfer", fmtDur(s.Transfer) + " (" + fmtBytes(s.BytesOut) + " sent, " + fmtBytes(s.BytesIn) + " received)"},
+		{"transfer", fmtDur(s.Transfer) + " (" + FormatBytes(s.BytesOut) + " sent, " + FormatBytes(s.BytesIn) + " received)"},
 		{"cache", fmtDur(s.Cache)},
 	}
 }

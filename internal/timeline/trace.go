@@ -167,7 +167,7 @@ func WriteTrace(w io.Writer, b *Build) error {
 				}
 				a := compileArgs{Job: ji, Phase: ph.Name, Host: host, Slot: j.Slot, Source: j.Source, Output: j.Output,
 					Exit: j.Exit, BytesOut: j.BytesOut, BytesIn: j.BytesIn, Reason: j.LocalReason,
-					Bytes: fmtBytes(j.BytesOut) + " out, " + fmtBytes(j.BytesIn) + " in"}
+					Bytes: FormatBytes(j.BytesOut) + " out, " + FormatBytes(j.BytesIn) + " in"}
 				if j.WaitEstimate > 0 {
 					a.WaitEst = fmtDur(j.WaitEstimate)
 				}
