@@ -141,23 +141,18 @@ func StatusCmd(args []string, out io.Writer) int {
 	if fs.Parse(args) != nil {
 		return 2
 	}
-	m, err := brokerCall(&wire.StatusQuery{Explain: *explain}, wire.MaxStatusFrame)
+	raw, err := fetchStatus(*explain)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dcc status:", err)
 		return 1
 	}
-	rep, ok := m.(*wire.StatusReply)
-	if !ok {
-		fmt.Fprintf(os.Stderr, "dcc status: unexpected %T\n", m)
-		return 1
-	}
 	if *asJSON {
-		out.Write(rep.JSON)
+		out.Write(raw)
 		fmt.Fprintln(out)
 		return 0
 	}
-	var doc status.Doc
-	if err := json.Unmarshal(rep.JSON, &doc); err != nil {
+	doc := new(status.Doc)
+	if err := json.Unmarshal(raw, doc); err != nil {
 		fmt.Fprintln(os.Stderr, "dcc status:", err)
 		return 1
 	}
@@ -166,8 +161,21 @@ func StatusCmd(args []string, out io.Writer) int {
 		fmt.Fprintf(out, "%s: tier %d, %s\n  reason: %s\n  detail: %s\n", e.Host, e.Tier, e.State, e.Reason, e.Detail)
 		return 0
 	}
-	PrintTable(out, &doc)
+	PrintTable(out, doc)
 	return 0
+}
+
+// fetchStatus asks the broker for its status document (JSON).
+func fetchStatus(explain string) ([]byte, error) {
+	m, err := brokerCall(&wire.StatusQuery{Explain: explain}, wire.MaxStatusFrame)
+	if err != nil {
+		return nil, err
+	}
+	rep, ok := m.(*wire.StatusReply)
+	if !ok {
+		return nil, fmt.Errorf("unexpected %T", m)
+	}
+	return rep.JSON, nil
 }
 
 // PrintTable renders the status document as a compact terminal table.
@@ -241,15 +249,13 @@ func CacheCmd(args []string, out io.Writer) int {
 		fmt.Fprint(os.Stderr, "usage: dcc cache [clear]\n")
 		return 2
 	}
-	m, err := brokerCall(&wire.StatusQuery{}, wire.MaxStatusFrame)
+	raw, err := fetchStatus("")
+	doc := new(status.Doc)
+	if err == nil {
+		err = json.Unmarshal(raw, doc)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dcc cache:", err)
-		return 1
-	}
-	rep, ok := m.(*wire.StatusReply)
-	var doc status.Doc
-	if !ok || json.Unmarshal(rep.JSON, &doc) != nil {
-		fmt.Fprintln(os.Stderr, "dcc cache: unexpected reply")
 		return 1
 	}
 	if doc.Cache == nil {
