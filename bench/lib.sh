@@ -1,10 +1,26 @@
-# bench/lib.sh — helpers shared by bench/overhead.sh and bench/realproject.sh.
+# bench/lib.sh — helpers shared by the scripts in bench/.
 # Sourced, not run. Needs BIN and OUT set; sources demo/farm.sh for the dcc farm.
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 . "$ROOT/demo/farm.sh"
 
 DISTCCD_PID=
+
+# need_bins NAME...: binaries that `make build` puts in $BIN.
+need_bins() {
+	local b
+	for b in "$@"; do
+		[ -x "$BIN/$b" ] || { echo "bench: $BIN/$b missing; run 'make build' first" >&2; exit 1; }
+	done
+}
+
+# need_tools NAME...: programs on PATH (scripts/deps.sh installs distcc).
+need_tools() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null || { echo "bench: needs $t (scripts/deps.sh installs it)" >&2; exit 1; }
+	done
+}
 
 # start_dcc_farm SLOTS [BROKER ARGS...]: a broker and one volunteer "bench"
 # with SLOTS slots. Without broker arguments the broker keeps no result

@@ -19,14 +19,9 @@ RUNS=${1:-${BENCH_RUNS:-50}}
 WARMUP=${BENCH_WARMUP:-5}
 SLOTS=2
 
-for b in broker volunteer dcc; do
-	[ -x "$BIN/$b" ] || { echo "bench: $BIN/$b missing; run 'make build' first" >&2; exit 1; }
-done
-for t in gcc distcc distccd python3; do
-	command -v "$t" >/dev/null || { echo "bench: needs $t (apt-get install distcc)" >&2; exit 1; }
-done
-
 . "$ROOT/bench/lib.sh"
+need_bins broker volunteer dcc
+need_tools gcc distcc distccd python3
 rm -rf "$OUT"
 mkdir -p "$OUT/work"
 trap stop_all EXIT

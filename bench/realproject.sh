@@ -25,14 +25,9 @@ PKG=gawk
 SLOTS=2
 JOBS=8
 
-for b in broker volunteer dcc; do
-	[ -x "$BIN/$b" ] || { echo "bench: $BIN/$b missing; run 'make build' first" >&2; exit 1; }
-done
-for t in gcc make distcc distccd python3 apt-get; do
-	command -v "$t" >/dev/null || { echo "bench: needs $t" >&2; exit 1; }
-done
-
 . "$ROOT/bench/lib.sh"
+need_bins broker volunteer dcc
+need_tools gcc make distcc distccd python3 apt-get
 
 # --- source -----------------------------------------------------------------
 SRC=$ROOT/bench/out/src

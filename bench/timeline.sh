@@ -12,6 +12,8 @@ BIN=${BIN:-$ROOT/bin}
 OUT=$ROOT/bench/out/timeline
 RUNS=${1:-${BENCH_RUNS:-40}}
 . "$ROOT/bench/lib.sh"
+need_bins broker volunteer dcc
+need_tools gcc python3
 rm -rf "$OUT"
 mkdir -p "$OUT/work"
 trap stop_all EXIT
