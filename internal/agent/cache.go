@@ -171,7 +171,7 @@ func (at *attempt) fromCache(ans *wire.CacheAnswer) *wire.AgentResult {
 	l := at.look
 	at.tl.add("cache_hit", ans.Producer, l.start, l.end)
 	at.jl.add("cache hit: produced by %s at %s, %d bytes, lookup %s", ans.Producer,
-		time.UnixMilli(ans.ProducedAtMs).Format(time.RFC3339), len(ans.Object), l.end.Sub(l.start).Round(time.Microsecond))
+		time.UnixMilli(ans.ProducedAtMs).Format(time.RFC3339), len(ans.Object), l.took())
 	return &wire.AgentResult{Host: ans.Producer, CachedAtMs: ans.ProducedAtMs, Log: at.jl.lines,
 		Result: wire.JobResult{ExitCode: ans.ExitCode, Stdout: ans.Stdout, Stderr: ans.Stderr, Output: ans.Object, Digest: ans.ObjectDigest, Slot: -1}}
 }
