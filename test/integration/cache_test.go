@@ -64,7 +64,7 @@ func cacheDoc(f *testfarm.Farm) *status.Cache {
 	return c
 }
 
-// waitPuts waits until the cache holds n entries (a volunteer's put
+// waitEntries waits until the cache holds n entries (a volunteer's put
 // follows its result to the client).
 func waitEntries(f *testfarm.Farm, n int64) {
 	f.T.Helper()
@@ -111,7 +111,7 @@ func sameAsLocal(t *testing.T, dir string, rem testfarm.Result, driver string, a
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s: local %v, dcc %v", o, err1, err2)
 		}
-		if o[len(o)-2:] == ".d" {
+		if strings.HasSuffix(o, ".d") {
 			want = bytes.ReplaceAll(want, []byte(local), []byte(dir))
 		}
 		if !bytes.Equal(want, got) {

@@ -135,7 +135,7 @@ func startLoad(t *testing.T, f *busyFarm) *loadGen {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		l.compile(dcc, "carol", filepath.Join(f.dir, "mycc"), "s00.c", "fallback.o", false)
+		l.compile(dcc, "carol", filepath.Join(f.dir, "mycc"), "s00.c", "fallback.o", false, nil)
 	}()
 	return l
 }
@@ -149,26 +149,24 @@ func (l *loadGen) worker(dcc, user string, n int) {
 		default:
 		}
 		if user == "bob" && i%8 == 3 {
-			l.compile(dcc, user, "gcc", "bad.c", fmt.Sprintf("bad%d.o", n), true)
+			l.compile(dcc, user, "gcc", "bad.c", fmt.Sprintf("bad%d.o", n), true, nil)
 			continue
 		}
 		src := fmt.Sprintf("s%02d.c", (n*5+i)%nSources)
+		var env []string
 		if n != 0 {
 			// Only the first worker uses the result cache (its metrics
 			// get series); the others keep the farm busy.
-			src = "nocache:" + src
+			env = []string{"DCC_CACHE=0"}
 		}
-		l.compile(dcc, user, "gcc", src, fmt.Sprintf("w%d.o", n), false)
+		l.compile(dcc, user, "gcc", src, fmt.Sprintf("w%d.o", n), false, env)
 	}
 }
 
-func (l *loadGen) compile(dcc, user, cc, src, out string, wantFail bool) {
+func (l *loadGen) compile(dcc, user, cc, src, out string, wantFail bool, extraEnv []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	env := l.f.Env(user)
-	if s, ok := strings.CutPrefix(src, "nocache:"); ok {
-		src, env = s, append(env, "DCC_CACHE=0")
-	}
+	env := append(l.f.Env(user), extraEnv...)
 	cmd := exec.CommandContext(ctx, dcc, cc, "-O2", "-c", src, "-o", out)
 	cmd.Dir = l.f.dir
 	cmd.Env = append(os.Environ(), env...)
