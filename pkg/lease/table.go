@@ -2,6 +2,7 @@ package lease
 
 import (
 	"container/heap"
+	"slices"
 	"time"
 )
 
@@ -168,11 +169,15 @@ func (t *Table) OfHolder(holder uint64) []ID { return ids(t.byHolder[holder]) }
 // CountOnHost is the number of leases on host.
 func (t *Table) CountOnHost(host string) int { return len(t.byHost[host]) }
 
+// ids lists the IDs of s in ascending order (the order they were granted
+// in), so that whoever walks them (revoking a host's leases, the
+// simulator) does the same thing on every run.
 func ids(s map[ID]*Lease) []ID {
 	out := make([]ID, 0, len(s))
 	for id := range s {
 		out = append(out, id)
 	}
+	slices.Sort(out)
 	return out
 }
 
