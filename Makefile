@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dcc-farm/dcc/internal/buildinfo.Version=$(VERSION)
-FUZZTIME ?= 10s
+FUZZTIME ?= 200000x
 
 .PHONY: all build vet test unit fuzz demo deps bench clean
 
