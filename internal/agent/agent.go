@@ -44,7 +44,7 @@ type Agent struct {
 	cacheSalt  string // and its keys take this salt
 
 	volMu sync.Mutex
-	vols  map[string]*yamux.Session
+	vols  map[string]volunteerSess
 
 	poolMu sync.Mutex
 	pool   []pooledStream // idle lease streams, most recent last
@@ -91,7 +91,7 @@ func New(o Options, sock string, log *zap.Logger) (*Agent, error) {
 	os.Chmod(sock, 0o600)
 	a := &Agent{opt: o, sock: sock, id: id, log: log, ln: ln, lockf: lockf,
 		brokerTLS: identity.ClientConfig(id, identity.Expect(identity.RoleBroker, "")), volTLS: make(map[string]*tls.Config),
-		vols: make(map[string]*yamux.Session), fallback: make(map[string]int64), closing: make(chan struct{})}
+		vols: make(map[string]volunteerSess), fallback: make(map[string]int64), closing: make(chan struct{})}
 	a.local.configure(o.LocalSlots, o.LocalPower)
 	a.lastUsed.Store(time.Now().UnixNano())
 	return a, nil

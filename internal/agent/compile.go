@@ -381,36 +381,38 @@ func (at *attempt) release(outcome, reason string) {
 	at.clean = at.send(&wire.LeaseRelease{LeaseID: at.grant.LeaseID, Outcome: outcome, Reason: reason}) == nil
 }
 
-// runJob waits for the source (the preprocessor may still run), ships
-// the job to the granted host and turns its answer into the result.
+// runJob ships the job to the granted host and turns its answer into the
+// result. A host that takes early jobs gets the header at once, while the
+// preprocessor may still run, and starts its compiler meanwhile
+// (startEarly); otherwise the job goes out whole once the source is ready.
 func (at *attempt) runJob() *wire.AgentResult {
 	g := at.grant
+	early, err := at.startEarly()
+	if err != nil {
+		return at.hostFailed(err)
+	}
 	src, err := at.src.wait(at.ctx)
 	if err != nil {
+		early.close()
 		at.release(wire.OutcomeCancelled, "dcc went away")
 		return fallback(at.jl, "cancelled", "dcc went away")
 	}
-	waitStart := time.Now()
-	if hit := at.look.await(at.ctx, cacheWait); hit != nil {
-		at.release(wire.OutcomeCached, "the result cache had the job")
-		return at.fromCache(hit)
-	}
-	if at.look != nil {
-		at.jl.add("cache miss: lookup %s, the job waited %s for it", at.look.took(), time.Since(waitStart).Round(time.Microsecond))
-	}
-	rewritten := isRewritten(at.req)
-	key := diagKey(at.fp, at.req, at.src.digest)
-	if !rewritten && at.a.diags.seen(key) {
-		at.release(wire.OutcomeDeclined, "compiles here for its diagnostics")
-		return fallback(at.jl, "diagnostics", "the farm's last compile of this source printed diagnostics: compiling here prints them exactly")
+	if r := at.beforeSend(early); r != nil {
+		return r
 	}
 	start := time.Now()
 	var res *wire.JobResult
 	var jt jobTimes
-	if g.Protocol == "distcc" {
+	switch {
+	case g.Protocol == "distcc":
 		res, jt, err = sendDistcc(at.ctx, g, at.req, src)
-	} else {
-		res, jt, err = at.a.sendJob(at.ctx, g, at.req, at.fp, src, at.src.digest)
+	case early != nil:
+		res, jt, err = early.finish(&wire.JobSource{Source: src, Digest: at.src.digest})
+	default:
+		var js *jobStream
+		if js, _, err = at.a.openJob(at.ctx, g, jobHeader(g, at.req, at.fp, src, at.src.digest)); err == nil {
+			res, jt, err = js.finish(&wire.JobSource{Source: src})
+		}
 	}
 	if res != nil {
 		at.tl.job(g.Host, jt, time.Duration(res.WallMs)*time.Millisecond)
@@ -426,9 +428,7 @@ func (at *attempt) runJob() *wire.AgentResult {
 			at.release(wire.OutcomeCancelled, err.Error())
 			return fallback(at.jl, "rejected", "%s (distccd) cannot take this job: %v", g.Host, err)
 		}
-		at.release(wire.OutcomeFailed, err.Error())
-		at.failedOn = g.Host
-		return fallback(at.jl, "host_failed", "%s: %v", g.Host, err)
+		return at.hostFailed(err)
 	}
 	if res.Code != wire.RejectNone {
 		return at.rejected(res)
@@ -437,8 +437,8 @@ func (at *attempt) runJob() *wire.AgentResult {
 	if res.ExitCode != 0 {
 		outcome = wire.OutcomeCompileError
 	}
-	if !rewritten && (res.ExitCode != 0 || len(res.Stderr) > 0) {
-		at.a.diags.remember(key) // dcc compiles it here to print gcc's exact diagnostics
+	if !isRewritten(at.req) && (res.ExitCode != 0 || len(res.Stderr) > 0) {
+		at.a.diags.remember(diagKey(at.fp, at.req, at.src.digest)) // dcc compiles it here to print gcc's exact diagnostics
 	}
 	at.release(outcome, "")
 	at.jl.add("job done on %s: exit %d, %d bytes, compile %dms", g.Host, res.ExitCode, len(res.Output), res.WallMs)
@@ -446,6 +446,54 @@ func (at *attempt) runJob() *wire.AgentResult {
 		at.a.local.observeRemote(time.Duration(res.WallMs)*time.Millisecond, time.Since(start), g.Power, int64(len(src)))
 	}
 	return &wire.AgentResult{Host: g.Host, Protocol: g.Protocol, Verify: g.Verify, Tier: g.Tier, WaitMs: g.WaitMs, Log: at.jl.lines, Result: *res}
+}
+
+// startEarly sends the job's header to the granted host before the
+// source exists, when that gains anything: the preprocessor still runs,
+// the host is a dcc volunteer that takes early jobs, and the job
+// compiles from a pipe exactly as from a file (compilerargs.FromPipe).
+// It returns nil when the job goes out whole later instead.
+func (at *attempt) startEarly() (*jobStream, error) {
+	g := at.grant
+	if at.src.known() || g.Protocol == "distcc" || !compilerargs.FromPipe(at.req.Ext, at.fp) {
+		return nil, nil
+	}
+	js, ok, err := at.a.openJob(at.ctx, g, jobHeader(g, at.req, at.fp, nil, nil))
+	if err != nil || !ok {
+		return nil, err
+	}
+	at.jl.add("job header sent early to %s: its compiler starts while the preprocessor runs", g.Host)
+	return js, nil
+}
+
+// beforeSend ends the attempt before the source goes out when the job
+// is not the farm's after all: the cache has it, or the farm's last
+// compile of it printed diagnostics, which only a compile here prints
+// exactly. An early job is withdrawn (the host cancels its compiler).
+func (at *attempt) beforeSend(early *jobStream) *wire.AgentResult {
+	waitStart := time.Now()
+	if hit := at.look.await(at.ctx, cacheWait); hit != nil {
+		early.close()
+		at.release(wire.OutcomeCached, "the result cache had the job")
+		return at.fromCache(hit)
+	}
+	if at.look != nil {
+		at.jl.add("cache miss: lookup %s, the job waited %s for it", at.look.took(), time.Since(waitStart).Round(time.Microsecond))
+	}
+	if !isRewritten(at.req) && at.a.diags.seen(diagKey(at.fp, at.req, at.src.digest)) {
+		early.close()
+		at.release(wire.OutcomeDeclined, "compiles here for its diagnostics")
+		return fallback(at.jl, "diagnostics", "the farm's last compile of this source printed diagnostics: compiling here prints them exactly")
+	}
+	return nil
+}
+
+// hostFailed ends the attempt on a farm failure of the granted host:
+// the lease goes back as failed, and the job may try another host.
+func (at *attempt) hostFailed(err error) *wire.AgentResult {
+	at.release(wire.OutcomeFailed, err.Error())
+	at.failedOn = at.grant.Host
+	return fallback(at.jl, "host_failed", "%s: %v", at.grant.Host, err)
 }
 
 // sendDistcc runs a job on a stock distccd over distcc's protocol 1
@@ -528,33 +576,73 @@ func (r *renewer) stop() {
 	})
 }
 
-// sendJob ships a job to the granted host and checks what comes back.
-// The header and the source go out back to back; the volunteer may refuse
-// from the header alone without reading the source, so the answer is read
-// while the source is still being written.
-func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.AgentCompile, fp string, src, digest []byte) (*wire.JobResult, jobTimes, error) {
-	jt := jobTimes{sendStart: time.Now()}
+// jobStream is a job on its stream to the granted volunteer: the header
+// goes out when the stream opens, the source (and the answer) after.
+type jobStream struct {
+	st      *yamux.Stream
+	c       *wire.Conn
+	stop    func() bool
+	pending wire.Message // the header, when it goes out with the source
+}
+
+// openJob opens a job stream to the granted host and sends the header.
+// early asks for an early job (wire.JobRequest.Early): the source is not
+// ready, and the host starts the compiler while it waits for it; openJob
+// then reports, in ok, whether the host takes early jobs at all (if not,
+// nothing was sent and the caller sends the job later, whole).
+func (a *Agent) openJob(ctx context.Context, g *wire.LeaseGrant, header *wire.JobRequest) (js *jobStream, ok bool, err error) {
 	vs, err := a.volunteerSession(ctx, g.Host, g.Addr)
 	if err != nil {
-		return nil, jt, fmt.Errorf("connect: %w", err)
+		return nil, false, fmt.Errorf("connect: %w", err)
+	}
+	if header.Early && !vs.early {
+		return nil, false, nil
 	}
 	st, err := vs.OpenStream()
 	if err != nil {
-		a.dropVolunteer(g.Host, g.Addr, vs)
-		return nil, jt, fmt.Errorf("open stream: %w", err)
+		a.dropVolunteer(g.Host, g.Addr, vs.Session)
+		return nil, false, fmt.Errorf("open stream: %w", err)
 	}
-	defer st.Close()
-	stop := context.AfterFunc(ctx, func() { st.Close() })
-	defer stop()
-	c := wire.NewConn(st, wire.MaxJobFrame, 60*time.Second)
-	header := &wire.JobRequest{Token: g.Token, Compiler: req.Driver, Fingerprint: fp, Ext: req.Ext, Lang: req.Lang, Kind: req.Kind,
-		Args: req.Args, SourceName: req.SourceName, SourceBytes: int64(len(src)), Digest: digest}
+	js = &jobStream{st: st, c: wire.NewConn(st, wire.MaxJobFrame, 60*time.Second), stop: context.AfterFunc(ctx, func() { st.Close() })}
+	if !header.Early {
+		js.pending = header // it goes out with the source (finish)
+		return js, true, nil
+	}
+	if err := js.c.Send(header); err != nil {
+		js.close()
+		return nil, false, fmt.Errorf("send job: %w", err)
+	}
+	return js, true, nil
+}
+
+// close ends the stream; for a job not yet finished, the host cancels it.
+func (js *jobStream) close() {
+	if js != nil {
+		js.stop()
+		js.st.Close()
+	}
+}
+
+// finish sends the rest of the job (the header, unless it went out
+// early, and the source) and checks what comes back. The volunteer may
+// refuse from the header alone without reading the source, so the
+// answer is read while the source is still being written.
+func (js *jobStream) finish(source *wire.JobSource) (*wire.JobResult, jobTimes, error) {
+	defer js.close()
+	c := js.c
+	msgs := []wire.Message{source}
+	if js.pending != nil {
+		msgs = []wire.Message{js.pending, source}
+	}
+	jt := jobTimes{sendStart: time.Now()}
 	sent := make(chan error, 1)
 	var sentAt time.Time
 	go func() {
-		err := c.Send(header)
-		if err == nil {
-			err = c.Send(&wire.JobSource{Source: src})
+		var err error
+		for _, m := range msgs {
+			if err = c.Send(m); err != nil {
+				break
+			}
 		}
 		sentAt = time.Now()
 		sent <- err
@@ -563,7 +651,7 @@ func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.Agent
 	m, err := c.RecvTimeout(15 * time.Minute)
 	jt.resultAt = time.Now()
 	if err != nil {
-		st.Close() // unblocks a writer stuck on flow control
+		js.st.Close() // unblocks a writer stuck on flow control
 		if serr := <-sent; serr != nil {
 			return nil, jt, fmt.Errorf("send job: %w", serr)
 		}
@@ -571,12 +659,12 @@ func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.Agent
 	}
 	res, ok := m.(*wire.JobResult)
 	if !ok {
-		st.Close()
+		js.st.Close()
 		<-sent
 		return nil, jt, fmt.Errorf("unexpected %T", m)
 	}
 	if res.Code != wire.RejectNone {
-		st.Close() // the source may be unsent: stop writing it
+		js.st.Close() // the source may be unsent: stop writing it
 		<-sent
 		jt.sendEnd = sentAt
 		return res, jt, nil
@@ -592,6 +680,19 @@ func (a *Agent) sendJob(ctx context.Context, g *wire.LeaseGrant, req *wire.Agent
 		}
 	}
 	return res, jt, nil
+}
+
+// jobHeader is the JobRequest for a job; without src it is an early
+// header (the source not ready yet).
+func jobHeader(g *wire.LeaseGrant, req *wire.AgentCompile, fp string, src, digest []byte) *wire.JobRequest {
+	h := &wire.JobRequest{Token: g.Token, Compiler: req.Driver, Fingerprint: fp, Ext: req.Ext, Lang: req.Lang, Kind: req.Kind,
+		Args: req.Args, SourceName: req.SourceName}
+	if src == nil {
+		h.Early = true
+	} else {
+		h.SourceBytes, h.Digest = int64(len(src)), digest
+	}
+	return h
 }
 
 // isRewritten reports whether a job ships a source with its includes

@@ -101,7 +101,7 @@ func (a *Agent) putLeaseStream(s *yamux.Session, st *yamux.Stream) {
 // volunteerSession returns the session to the volunteer host at addr,
 // dialling it if need be. The TLS handshake checks that the peer holds
 // host's credential: a grant names the host, and no other may answer.
-func (a *Agent) volunteerSession(ctx context.Context, host, addr string) (*yamux.Session, error) {
+func (a *Agent) volunteerSession(ctx context.Context, host, addr string) (volunteerSess, error) {
 	key := host + "\x00" + addr
 	a.volMu.Lock()
 	s := a.vols[key]
@@ -114,16 +114,17 @@ func (a *Agent) volunteerSession(ctx context.Context, host, addr string) (*yamux
 		a.volTLS[host] = cfg
 	}
 	a.volMu.Unlock()
-	if s != nil && !s.IsClosed() {
+	if s.Session != nil && !s.IsClosed() {
 		return s, nil
 	}
 	machine, _ := os.Hostname()
-	s, _, err := transport.Dial(ctx, addr, cfg, wire.Hello{Role: wire.RoleClient, Name: machine, User: a.opt.User, Build: buildinfo.ID()})
+	sess, w, err := transport.Dial(ctx, addr, cfg, wire.Hello{Role: wire.RoleClient, Name: machine, User: a.opt.User, Build: buildinfo.ID()})
 	if err != nil {
-		return nil, err
+		return volunteerSess{}, err
 	}
+	s = volunteerSess{Session: sess, early: w.EarlySource}
 	a.volMu.Lock()
-	if old := a.vols[key]; old != nil && !old.IsClosed() {
+	if old := a.vols[key]; old.Session != nil && !old.IsClosed() {
 		a.volMu.Unlock()
 		s.Close()
 		return old, nil
@@ -133,10 +134,16 @@ func (a *Agent) volunteerSession(ctx context.Context, host, addr string) (*yamux
 	return s, nil
 }
 
+// volunteerSess is a session to a volunteer and what its Welcome said.
+type volunteerSess struct {
+	*yamux.Session
+	early bool // it takes a job's header before the source (wire.Welcome.EarlySource)
+}
+
 func (a *Agent) dropVolunteer(host, addr string, s *yamux.Session) {
 	key := host + "\x00" + addr
 	a.volMu.Lock()
-	if a.vols[key] == s {
+	if a.vols[key].Session == s {
 		delete(a.vols, key)
 	}
 	a.volMu.Unlock()

@@ -41,3 +41,19 @@ func TestRecordDirectory(t *testing.T) {
 		t.Errorf("the volunteer refuses what dcc adds: %v", err)
 	}
 }
+
+func TestFromPipe(t *testing.T) {
+	gcc := "x86_64-linux-gnu gcc version 12.2.0 (Debian 12.2.0-14+deb12u1)"
+	clang := "x86_64-pc-linux-gnu Debian clang version 14.0.6"
+	for _, tt := range []struct {
+		ext, fp string
+		want    bool
+	}{
+		{".i", gcc, true}, {".ii", gcc, true}, {".mi", gcc, true}, {".mii", gcc, true},
+		{".s", gcc, false}, {".c", gcc, false}, {".i", clang, false}, {".c", clang, false}, {".ii", "", false},
+	} {
+		if got := FromPipe(tt.ext, tt.fp); got != tt.want {
+			t.Errorf("FromPipe(%q, %q) = %v, want %v", tt.ext, tt.fp, got, tt.want)
+		}
+	}
+}

@@ -67,8 +67,17 @@ type Job struct {
 	Lang     string   // the language of a source whose includes were inlined (clang -frewrite-includes)
 	Kind     string   // .o or .s
 	Source   []byte
-	Name     string // base name for the source file (without extension)
-	TempDir  string // parent for the job directory ("" = os.TempDir())
+	// Feed, when set, supplies the source while the compiler already
+	// runs (Source is then unused): the source file is a pipe at the
+	// same name, so the compiler's start-up (the driver, cc1 loading)
+	// overlaps the client's preprocessing, with the same arguments and
+	// the same object as from a file. Feed writes the whole source to w
+	// and returns nil, or fails the job with an error (the client went
+	// away, the source failed its check); it must return once ctx ends.
+	// The job's Wall then counts from the moment the source was complete.
+	Feed    func(ctx context.Context, w io.Writer) error
+	Name    string // base name for the source file (without extension)
+	TempDir string // parent for the job directory ("" = os.TempDir())
 	// OnStart, if set, is called with the compiler's process group id once
 	// it runs (so a draining volunteer can lower its priority).
 	OnStart func(pgid int)
@@ -166,7 +175,12 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 	if src == out { // foo.s compiled with -S
 		out = name + ".out" + j.Kind
 	}
-	if err := os.WriteFile(filepath.Join(dir, src), j.Source, 0o600); err != nil {
+	var pipe *feedPipe
+	if j.Feed != nil {
+		if pipe, err = newFeedPipe(filepath.Join(dir, src)); err != nil {
+			return nil, err
+		}
+	} else if err := os.WriteFile(filepath.Join(dir, src), j.Source, 0o600); err != nil {
 		return nil, err
 	}
 	mode := "-c"
@@ -220,7 +234,22 @@ func Run(ctx context.Context, j Job, lim Limits) (*Result, error) {
 		}
 		return nil, err
 	}
+	if pipe != nil {
+		pipe.feed(ctx, cancel, j.Feed)
+	}
 	werr := cmd.Wait()
+	if pipe != nil {
+		// A compiler that exits before its source is complete (an option
+		// it refuses) leaves the rest to be read and dropped: the job
+		// ends when the source has come and passed its check, or failed.
+		fedAt, ferr := pipe.wait()
+		if ferr != nil && ctx.Err() != context.DeadlineExceeded {
+			return nil, fmt.Errorf("source: %w", ferr)
+		}
+		if fedAt.After(start) {
+			start = fedAt
+		}
+	}
 
 	res := &Result{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Sandbox: status}
 	if ps := cmd.Cmd.ProcessState; ps != nil {

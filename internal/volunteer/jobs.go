@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -89,7 +90,7 @@ func (v *Volunteer) admit(p identity.Peer, h *wire.Hello) (*wire.Welcome, *wire.
 	case h.Role != wire.RoleClient:
 		return nil, &wire.Error{Code: wire.CodeDenied, Message: "only clients send jobs"}
 	}
-	return &wire.Welcome{}, nil
+	return &wire.Welcome{EarlySource: true}, nil
 }
 
 // jobRun is one job on its stream, through the steps serveJob names.
@@ -105,6 +106,7 @@ type jobRun struct {
 	comp   Offered
 	job    *job
 	ctx    context.Context
+	cancel context.CancelFunc
 	fields []zap.Field
 }
 
@@ -119,15 +121,18 @@ func (v *Volunteer) serveJob(st *yamux.Stream, peer identity.Peer, hello *wire.H
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	j.ctx = ctx
+	j.ctx, j.cancel = ctx, cancel
 	if !j.claimSlot(cancel) {
 		return
 	}
 	defer j.releaseSlot()
-	if !j.receiveSource() {
-		return
+	// An early job's source comes while its compiler starts (feedSource).
+	if !j.req.Early {
+		if !j.receiveSource() {
+			return
+		}
+		j.watchClient()
 	}
-	j.watchClient(cancel)
 	res, err := j.compile()
 	// The slot is free once the compiler has exited: the client releases
 	// the lease as soon as it reads the result, and the broker may grant
@@ -149,7 +154,11 @@ func (j *jobRun) receiveHeader() bool {
 		j.reject(wire.RejectBadRequest, "bad request: "+err.Error())
 		return false
 	}
-	if req.SourceBytes <= 0 || req.SourceBytes > wire.MaxJobFrame-1024 {
+	if req.Early && (req.SourceBytes != 0 || len(req.Digest) != 0) {
+		j.reject(wire.RejectBadRequest, "bad request: an early job names no source size or digest")
+		return false
+	}
+	if !req.Early && (req.SourceBytes <= 0 || req.SourceBytes > wire.MaxJobFrame-1024) {
 		j.reject(wire.RejectBadRequest, fmt.Sprintf("bad request: source of %d bytes", req.SourceBytes))
 		return false
 	}
@@ -185,6 +194,11 @@ func (j *jobRun) authorize() bool {
 	}
 	if claims.Fingerprint != req.Fingerprint {
 		j.reject(wire.RejectToken, "compiler fingerprint differs from the lease's")
+		return false
+	}
+	if req.Early && !compilerargs.FromPipe(req.Ext, req.Fingerprint) {
+		// Its object from a pipe could differ from a file's, and go into the cache.
+		j.reject(wire.RejectBadRequest, "bad request: this job is compiled from a file, not early from a pipe")
 		return false
 	}
 	comp, ok := v.pick(req.Fingerprint, req.Compiler, req.Ext)
@@ -265,22 +279,60 @@ func (j *jobRun) receiveSource() bool {
 	return true
 }
 
+// errSourceMismatch fails an early job whose source is not the one its
+// JobSource's digest names.
+var errSourceMismatch = errors.New("source does not match the job's digest")
+
+// feedSource is an early job's Feed (executor.Job): it reads the source
+// frame, whenever the client's preprocessor is done, checks it against
+// its digest and only then writes it to the compiler's pipe. A client that
+// goes away first (a preprocessing error, a cache hit, dcc killed)
+// cancels the job; nothing of it is the host's fault.
+func (j *jobRun) feedSource(ctx context.Context, w io.Writer) error {
+	_ = j.st.SetReadDeadline(time.Now().Add(jobReadTimeout))
+	stop := context.AfterFunc(ctx, func() { _ = j.st.SetReadDeadline(time.Now()) })
+	// No deadlines from the Conn: the one set here holds, and ctx may cut it short.
+	c := wire.NewConn(struct{ io.ReadWriter }{j.st}, wire.MaxJobFrame, 0)
+	src, err := wire.Expect[*wire.JobSource](c)
+	if !stop() && err == nil {
+		err = ctx.Err() // ctx ended as the source came: the job is over
+	}
+	if err != nil {
+		j.cancel()
+		return err
+	}
+	sum := digest(src.Source)
+	if len(src.Source) == 0 || !bytes.Equal(sum, src.Digest) {
+		return errSourceMismatch
+	}
+	// The cache key and the log use the digest of what arrived.
+	j.req.SourceBytes, j.req.Digest, j.source = int64(len(src.Source)), sum, src.Source
+	j.v.m.bytesIn.Add(float64(len(src.Source)))
+	j.watchClient()
+	_, err = w.Write(src.Source)
+	return err
+}
+
 // watchClient cancels the job when the client closes its stream (it died
 // or gave up): nothing more is read from it.
-func (j *jobRun) watchClient(cancel context.CancelFunc) {
+func (j *jobRun) watchClient() {
 	go func() {
 		var b [1]byte
 		_ = j.st.SetReadDeadline(time.Time{})
 		j.st.Read(b[:])
-		cancel()
+		j.cancel()
 	}()
 }
 
 func (j *jobRun) compile() (*executor.Result, error) {
 	v, req := j.v, j.req
-	v.lease.Info("job start", append(j.fields, zap.String("compiler", j.comp.Path), zap.Int("source_bytes", len(j.source)), zap.Int("slot", j.job.slot))...)
+	v.lease.Info("job start", append(j.fields, zap.String("compiler", j.comp.Path), zap.Int("source_bytes", len(j.source)), zap.Bool("early", req.Early), zap.Int("slot", j.job.slot))...)
+	var feed func(context.Context, io.Writer) error
+	if req.Early {
+		feed = j.feedSource
+	}
 	return executor.Run(j.ctx, executor.Job{
-		Compiler: j.comp.Path, Args: req.Args, Ext: req.Ext, Lang: req.Lang, Kind: req.Kind, Source: j.source,
+		Compiler: j.comp.Path, Args: req.Args, Ext: req.Ext, Lang: req.Lang, Kind: req.Kind, Source: j.source, Feed: feed,
 		Name: strings.TrimSuffix(req.SourceName, req.Ext), TempDir: v.cfg.TempDir,
 		OnStart: func(pgid int) {
 			v.mu.Lock()
@@ -321,6 +373,9 @@ func (j *jobRun) result(res *executor.Result, err error) (string, *wire.JobResul
 	case err != nil && j.ctx.Err() != nil:
 		outcome = wire.OutcomeCancelled
 		result.Code, result.Rejected = wire.RejectCancelled, "job cancelled"
+	case errors.Is(err, errSourceMismatch):
+		outcome = wire.OutcomeRejected
+		result.Code, result.Rejected = wire.RejectToken, err.Error()
 	case err != nil:
 		outcome = wire.OutcomeFailed
 		result.Code, result.Rejected = wire.RejectFailed, "job failed: "+err.Error()

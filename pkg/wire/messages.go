@@ -40,6 +40,11 @@ type Welcome struct {
 	// every key (an admin changes it to disown every entry).
 	Cache     bool   `msgpack:"cache,omitempty"`
 	CacheSalt string `msgpack:"salt,omitempty"`
+	// EarlySource says a volunteer takes a job header before its source
+	// exists (JobRequest.Early): it starts the compiler on a pipe while
+	// the client still preprocesses. Without it, a client sends the
+	// header only with the source.
+	EarlySource bool `msgpack:"early,omitempty"`
 }
 
 // Error reports a refusal. It implements error.
@@ -238,11 +243,21 @@ type JobRequest struct {
 	SourceName  string   `msgpack:"srcname"` // base name, for the file in the job directory
 	SourceBytes int64    `msgpack:"size"`    // length of the JobSource that follows
 	Digest      []byte   `msgpack:"digest"`  // sha256 of that source
+	// Early says the source does not exist yet (the client's preprocessor
+	// still runs): SourceBytes and Digest are zero, and the JobSource that
+	// follows, whenever it comes, carries its own Digest. The volunteer
+	// checks the header and the token, takes a slot and starts the
+	// compiler on a pipe at once, so the compiler's start-up overlaps the
+	// client's preprocessing; the compiler reads the source only after the
+	// volunteer has checked it against that digest. Only for a token bound
+	// to no digest, to a volunteer whose Welcome says EarlySource.
+	Early bool `msgpack:"early,omitempty"`
 }
 
 // JobSource carries a job's preprocessed source, after its JobRequest.
 type JobSource struct {
 	Source []byte `msgpack:"src"`
+	Digest []byte `msgpack:"digest,omitempty"` // sha256 of Source, for an Early job
 }
 
 // Reasons a volunteer refuses or fails a job (JobResult.Code). They are

@@ -26,7 +26,7 @@ func sampleMessages() []Message {
 	st := HostStatus{Load1: 1.5, Load5: 2.25, Load15: -0.125, Running: 3, Available: true, Reason: "busy", ExternalLoad: true, Own1: 0.75, OwnKnown: true, Leases: []uint64{7, 1 << 40}, ClockMs: 1767225600000}
 	return []Message{
 		&Hello{Version: 7, Role: RoleVolunteer, Name: "host-a", User: "alice", Build: "v1.2.3"},
-		&Welcome{Session: 1<<63 + 5, BrokerKey: bytes.Repeat([]byte{5}, 32), LeaseTTLMs: 30000, Revoked: [][]byte{{1, 2}, {3}}, Cache: true, CacheSalt: "s1"},
+		&Welcome{Session: 1<<63 + 5, BrokerKey: bytes.Repeat([]byte{5}, 32), LeaseTTLMs: 30000, Revoked: [][]byte{{1, 2}, {3}}, Cache: true, CacheSalt: "s1", EarlySource: true},
 		&Error{Code: CodeBusy, Message: "no capacity"},
 		&LeaseRequest{Fingerprint: "x86_64-linux-gnu gcc 13.2", Lang: "c++", SourceBytes: 1 << 40, Digest: digest, MaxWaitMs: 60000, LocalSlotFree: true, LocalEstimateMs: 1500, File: "src/main.cc", Avoid: "h9", NeedsDCC: true},
 		&LeaseQueued{Position: 17, EstWaitMs: -1, Backlogged: true},
@@ -44,8 +44,8 @@ func sampleMessages() []Message {
 		&HostStatus{Load1: 0.5, Load5: 1e-9, Load15: 1e300, Running: -1, Available: true, Reason: "ok", ExternalLoad: true, Own1: 1.5, OwnKnown: true, Leases: []uint64{9}, ClockMs: -5},
 		&JobDone{LeaseID: 9, Outcome: OutcomeOK, WallMs: 77},
 		&Command{Kind: CommandCancel, LeaseID: 10, Reason: "client gone", Serials: [][]byte{{9}}},
-		&JobRequest{Token: []byte("tok"), Compiler: "g++", Fingerprint: "fp", Ext: ".ii", Lang: "c++", Kind: ".o", Args: []string{"-O2", "-g", ""}, SourceName: "a.ii", SourceBytes: 12, Digest: digest},
-		&JobSource{Source: []byte("int main(){}")},
+		&JobRequest{Token: []byte("tok"), Compiler: "g++", Fingerprint: "fp", Ext: ".ii", Lang: "c++", Kind: ".o", Args: []string{"-O2", "-g", ""}, SourceName: "a.ii", SourceBytes: 12, Digest: digest, Early: true},
+		&JobSource{Source: []byte("int main(){}"), Digest: digest},
 		&res,
 		&StatusQuery{Explain: "host-a"},
 		&StatusReply{JSON: []byte(`{"hosts":[]}`)},

@@ -6,6 +6,7 @@ package integration
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,6 +203,64 @@ func TestPreprocessorErrorIsReturned(t *testing.T) {
 	rem := f.DCC(dir, "gcc", "-c", "noinc.c")
 	if loc.Code == 0 || rem.Code != loc.Code || !strings.Contains(rem.Stderr, "missing.h") {
 		t.Fatalf("local %d, dcc %d: %s", loc.Code, rem.Code, rem.Stderr)
+	}
+}
+
+// TestEarlyJobWithdrawn: the volunteer starts the compiler of an early
+// job (docs/protocol.md) while dcc still preprocesses; when preprocessing
+// then fails, dcc reports gcc's error as is, the volunteer's waiting
+// compiler is cancelled without counting against the host, the lease
+// comes back, and the next compile goes to the farm early again. The
+// client's gcc is a gate, so the preprocessor is held until the farm has
+// started the compiler: by construction, not by how fast anything runs.
+func TestEarlyJobWithdrawn(t *testing.T) {
+	f := startFarm(t)
+	dir := t.TempDir()
+	writeSources(t, dir)
+	os.WriteFile(filepath.Join(dir, "noinc.c"), []byte("#include \"missing.h\"\nint x;\n"), 0o644)
+	gate := testfarm.NewGate(t, "gcc")
+	loc := testfarm.Run(t, dir, nil, "gcc", "-c", "noinc.c")
+
+	cmd := exec.Command(filepath.Join(testfarm.Bin(t), "dcc"), gate.Path, "-c", "noinc.c")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), f.Env("tester")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	gate.WaitHeld(t, 1, 30*time.Second) // gcc -E, held
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// The volunteer's job directory holds the pipe its compiler waits on.
+		if m, _ := filepath.Glob(filepath.Join(f.Dir, "dccjob-*", "noinc.i")); len(m) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no early job started on the farm:\n%s", stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	gate.Open()
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != loc.Code || loc.Code == 0 {
+		t.Fatalf("dcc: %v, local gcc exit %d\n%s", err, loc.Code, stderr.String())
+	}
+	if got := stripDCC(stderr.String()); got != loc.Stderr {
+		t.Fatalf("preprocessor error differs from local gcc's:\n--- local\n%s--- dcc\n%s", loc.Stderr, got)
+	}
+	d := f.WaitStatus(func(d *status.Doc) bool { return d.Leases == 0 && d.Busy == 0 }, 10*time.Second, "the withdrawn job's lease back")
+	for _, h := range d.Hosts {
+		if h.Failures != 0 || h.State != "healthy" {
+			t.Fatalf("a withdrawn early job counted against host %s: %+v", h.Name, h)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(f.Dir, "dccjob-*")); len(m) != 0 {
+		t.Fatalf("job directories left: %v", m)
+	}
+	rem := f.DCC(dir, "gcc", "-O2", "-c", "plain.c")
+	if rem.Code != 0 || remoteHost(rem.Stderr) == "" || !strings.Contains(rem.Stderr, "job header sent early") {
+		t.Fatalf("the next compile did not go to the farm early:\n%s", rem.Stderr)
 	}
 }
 

@@ -270,7 +270,7 @@ func TestJobTimeLimit(t *testing.T) {
 	sameObject(t, filepath.Join(dir, "x.o"), want)
 	failed := v.jobs(wire.OutcomeFailed)
 	if failed < 1 {
-		t.Fatalf("volunteer reports %v failed jobs", failed)
+		t.Fatalf("volunteer reports %v failed jobs; dcc said:\n%s", failed, se)
 	}
 	if took < 2*time.Second || took > time.Duration(failed)*2*time.Second+8*time.Second {
 		t.Fatalf("compile took %s with %v jobs killed at a 2 s limit", took, failed)
