@@ -1,3 +1,14 @@
+// Package agent is the per-user local daemon that `dcc` processes talk to
+// over a unix socket (reached through package agentlink). It keeps one
+// authenticated yamux session to the broker and reuses sessions to
+// volunteers, so that a compile costs a few stream opens instead of TCP
+// connections and handshakes. The first `dcc` that finds no agent starts
+// one; the agent exits after an idle period. It runs in the dcc-agent
+// binary, so that dcc itself links none of this.
+//
+// A dcc process that dies closes its socket; the agent then cancels its
+// lease wait or job, which closes the lease stream (the broker frees the
+// slot) and the job stream (the volunteer kills the compiler).
 package agent
 
 import (
@@ -17,11 +28,16 @@ import (
 	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
 
+	"github.com/dcc-farm/dcc/internal/agentlink"
 	"github.com/dcc-farm/dcc/internal/buildinfo"
 	"github.com/dcc-farm/dcc/internal/compiler"
 	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
+
+// Options say which agent this is (agentlink.Options: what dcc passes
+// when it starts one).
+type Options = agentlink.Options
 
 // Agent serves dcc processes on a unix socket.
 type Agent struct {
@@ -71,7 +87,7 @@ func New(o Options, sock string, log *zap.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureDir(o.RuntimeDir); err != nil {
+	if err := agentlink.EnsureDir(o.RuntimeDir); err != nil {
 		return nil, err
 	}
 	lockf, err := os.OpenFile(sock+".lock", os.O_CREATE|os.O_RDWR, 0o600)
@@ -182,6 +198,14 @@ func (a *Agent) serve(conn net.Conn) {
 		a.serveCompile(conn, c, m)
 	case *wire.AgentRecord:
 		a.record(m)
+	case *wire.ClientReport:
+		// A dcc process's DCC_VERIFY mismatch: the broker hears it from
+		// this user's session, as evidence against the hosts it names.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if s, err := a.brokerSession(ctx); err == nil {
+			send(s, &wire.ClientReport{Mismatches: m.Mismatches})
+		}
+		cancel()
 	}
 }
 
@@ -328,16 +352,25 @@ func (a *Agent) report() {
 	counts := a.fallback
 	a.fallback = make(map[string]int64)
 	a.fbMu.Unlock()
+	a.forward(&wire.ClientReport{Fallbacks: counts})
+}
+
+// forward sends a report to the broker on the agent's session, if it has one.
+func (a *Agent) forward(m *wire.ClientReport) {
 	a.brokerMu.Lock()
 	s := a.broker
 	a.brokerMu.Unlock()
-	if s == nil || s.IsClosed() {
-		return
+	if s != nil && !s.IsClosed() {
+		send(s, m)
 	}
+}
+
+// send sends one message on a new stream of the broker session.
+func send(s *yamux.Session, m wire.Message) {
 	st, err := s.OpenStream()
 	if err != nil {
 		return
 	}
 	defer st.Close()
-	wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout).Send(&wire.ClientReport{Fallbacks: counts})
+	wire.NewConn(st, wire.MaxControlFrame, wire.ControlTimeout).Send(m)
 }

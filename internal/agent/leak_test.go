@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/dcc-farm/dcc/internal/agent"
+	"github.com/dcc-farm/dcc/internal/agentlink"
 	"github.com/dcc-farm/dcc/internal/buildinfo"
 	"github.com/dcc-farm/dcc/internal/testfarm"
 	"github.com/dcc-farm/dcc/pkg/wire"
@@ -35,7 +36,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	defer os.RemoveAll(rt)
 	o := agent.Options{Broker: b.Addr(), Identity: cred, RuntimeDir: rt, Idle: time.Minute, LocalSlots: 1, LocalPower: 0.000001}
-	sock := agent.SocketPath(o)
+	sock := agentlink.SocketPath(o)
 	a, err := agent.New(o, sock, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)

@@ -26,20 +26,24 @@ var (
 func ID() string {
 	once.Do(func() {
 		id = Version
-		exe, err := os.Executable()
-		if err != nil {
-			return
+		if exe, err := os.Executable(); err == nil {
+			id = Of(exe)
 		}
-		st, err := os.Stat(exe)
-		if err != nil {
-			return
-		}
-		var ino uint64
-		if s, ok := st.Sys().(*syscall.Stat_t); ok {
-			ino = s.Ino
-		}
-		h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%d", exe, st.Size(), st.ModTime().UnixNano(), ino))
-		id += "-" + hex.EncodeToString(h[:6])
 	})
 	return id
+}
+
+// Of is ID for the binary at path, as that binary computes it for itself
+// (dcc names its agent's build, dcc-agent, this way).
+func Of(path string) string {
+	st, err := os.Stat(path)
+	if err != nil {
+		return Version
+	}
+	var ino uint64
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		ino = s.Ino
+	}
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%d", path, st.Size(), st.ModTime().UnixNano(), ino))
+	return Version + "-" + hex.EncodeToString(h[:6])
 }

@@ -15,8 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dcc-farm/dcc/internal/agent"
-	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/agentlink"
 	"github.com/dcc-farm/dcc/internal/compiler"
 	"github.com/dcc-farm/dcc/internal/compilerargs"
 	"github.com/dcc-farm/dcc/pkg/wire"
@@ -140,11 +139,7 @@ type agentJob struct {
 // openJob connects to the agent and sends the job's request without its
 // source. why is non-empty when the farm cannot be used at all.
 func (r *run) openJob(p *compilerargs.Plan) (*agentJob, string) {
-	conn, err := agent.Connect(agent.Options{
-		Broker: r.cfg.Broker, Identity: r.cfg.Identity, User: r.cfg.User, RuntimeDir: r.cfg.RuntimeDir,
-		Idle: r.cfg.AgentIdle, NoStart: r.cfg.NoAgent, LocalSlots: r.cfg.LocalSlots, LocalPower: r.cfg.LocalPower,
-		BuildsDir: r.cfg.BuildsDir, KeepBuilds: r.cfg.KeepBuilds,
-	})
+	conn, err := r.agentConn(true)
 	if err != nil {
 		return &agentJob{r: r}, "agent: " + err.Error()
 	}
@@ -155,7 +150,7 @@ func (r *run) openJob(p *compilerargs.Plan) (*agentJob, string) {
 		hint = st.Size()
 	}
 	req := &wire.AgentCompile{
-		Version: wire.ProtocolVersion, Build: buildinfo.ID(), Compiler: r.compiler, Driver: r.driver, Lang: p.Lang,
+		Version: wire.ProtocolVersion, Build: agentlink.Build(), Compiler: r.compiler, Driver: r.driver, Lang: p.Lang,
 		Ext: p.PreprocessedExt, Kind: p.OutputKind, Args: p.RemoteArgs, SourceName: sourceName(p), SizeHint: hint,
 		File: p.Source, MaxWaitMs: r.cfg.MaxWait.Milliseconds(), Verbose: r.cfg.Verbose, NoCache: r.cfg.NoCache,
 	}
@@ -325,10 +320,30 @@ func (r *run) verify(p *compilerargs.Plan, src []byte, host string, remote []byt
 		return nil, true
 	}
 	fmt.Fprintf(os.Stderr, "dcc: object for %s from farm host %s differs from a local compile; using the local one and reporting the host\n", p.Source, host)
-	if _, err := brokerCall(&wire.ClientReport{Mismatches: []string{host}}, wire.MaxControlFrame); err != nil {
+	if err := r.report(&wire.ClientReport{Mismatches: []string{host}}); err != nil {
 		r.logf("verify: report to broker: %v", err)
 	}
 	return local, false
+}
+
+// report hands a report for the broker to the agent, which sends it on
+// its session as this user's.
+func (r *run) report(m *wire.ClientReport) error {
+	conn, err := r.agentConn(false)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return wire.NewConn(conn, wire.MaxControlFrame, 10*time.Second).Send(m)
+}
+
+// agentConn connects to the user's agent; it starts one only if start.
+func (r *run) agentConn(start bool) (net.Conn, error) {
+	return agentlink.Connect(agentlink.Options{
+		Broker: r.cfg.Broker, Identity: r.cfg.Identity, User: r.cfg.User, RuntimeDir: r.cfg.RuntimeDir,
+		Idle: r.cfg.AgentIdle, NoStart: !start || r.cfg.NoAgent, LocalSlots: r.cfg.LocalSlots, LocalPower: r.cfg.LocalPower,
+		BuildsDir: r.cfg.BuildsDir, KeepBuilds: r.cfg.KeepBuilds,
+	})
 }
 
 // writeAtomic writes data to path through a temporary file in the same

@@ -16,7 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/dcc-farm/dcc/internal/identity"
+	"github.com/dcc-farm/dcc/internal/agentlink"
 )
 
 // Config is the client configuration: defaults, then ~/.dccrc (or the file
@@ -154,7 +154,7 @@ func LoadConfig() (Config, []string) {
 		}
 	}
 	if c.Identity == "" {
-		if p, err := identity.DefaultPath(); err == nil {
+		if p, err := agentlink.DefaultIdentity(); err == nil {
 			c.Identity = p
 		}
 	}

@@ -3,7 +3,6 @@ package client
 import (
 	"time"
 
-	"github.com/dcc-farm/dcc/internal/agent"
 	"github.com/dcc-farm/dcc/internal/compilerargs"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -74,7 +73,7 @@ func (j *jobRecord) done(where string, exit int, reason string, sent int) {
 		j.rec.Host, j.rec.Slot = "", -1
 	}
 	r := j.r
-	conn, err := agent.Connect(agent.Options{Broker: r.cfg.Broker, Identity: r.cfg.Identity, User: r.cfg.User, RuntimeDir: r.cfg.RuntimeDir, NoStart: true})
+	conn, err := r.agentConn(false)
 	if err != nil {
 		return
 	}

@@ -39,7 +39,6 @@ import (
 	"math/big"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -174,17 +173,6 @@ func (id *Identity) ActsAs(role string) bool { return actsAs(id.Role, role) }
 // Peer returns the identity as its peers see it.
 func (id *Identity) Peer() Peer {
 	return Peer{Role: id.Role, Name: id.Name, Serial: id.Serial, NotAfter: id.NotAfter}
-}
-
-// DefaultPath is where dcc looks for its identity when neither
-// DCC_IDENTITY nor `identity` in ~/.dccrc names one:
-// ~/.config/dcc/identity.pem.
-func DefaultPath() (string, error) {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(home, ".config", "dcc", "identity.pem"), nil
 }
 
 // Load reads a credential bundle written by `broker enroll` (or Issue).

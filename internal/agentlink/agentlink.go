@@ -1,13 +1,9 @@
-// Package agent is the per-user local daemon that `dcc` processes talk to
-// over a unix socket. It keeps one authenticated yamux session to the
-// broker and reuses sessions to volunteers, so that a compile costs a few
-// stream opens instead of TCP connections and handshakes. The first `dcc`
-// that finds no agent starts one; the agent exits after an idle period.
-//
-// A dcc process that dies closes its socket; the agent then cancels its
-// lease wait or job, which closes the lease stream (the broker frees the
-// slot) and the job stream (the volunteer kills the compiler).
-package agent
+// Package agentlink is how a dcc process reaches its agent (package
+// agent): the agent's socket for a credential, broker and build, and
+// starting the agent (the dcc-agent binary beside dcc) when none answers.
+// It is on every compile's path, so it links nothing heavy: no TLS, no
+// yamux, no logging; dcc itself stays a small, quickly started binary.
+package agentlink
 
 import (
 	"crypto/sha256"
@@ -19,13 +15,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/dcc-farm/dcc/internal/buildinfo"
-	"github.com/dcc-farm/dcc/internal/identity"
 )
 
 // Options say which agent to reach: one agent serves one credential,
@@ -45,10 +42,44 @@ type Options struct {
 	KeepBuilds int     // how many builds' records to keep
 }
 
+// Build names the agent's build: the dcc-agent binary that Connect would
+// start (buildinfo.Of). An agent answers only a dcc that names its build,
+// and a rebuilt dcc-agent gets a new socket, so a new agent.
+func Build() string {
+	buildOnce.Do(func() {
+		build = buildinfo.ID()
+		// The path the agent's os.Executable will name: links resolved.
+		if p, err := ToolsPath(); err == nil {
+			if real, err := filepath.EvalSymlinks(p); err == nil {
+				p = real
+			}
+			if abs, err := filepath.Abs(p); err == nil {
+				build = buildinfo.Of(abs)
+			}
+		}
+	})
+	return build
+}
+
+var (
+	buildOnce sync.Once
+	build     string
+)
+
 // SocketPath is the agent's socket for these options.
 func SocketPath(o Options) string {
-	h := sha256.Sum256([]byte(buildinfo.ID() + "\x00" + o.Broker + "\x00" + o.Identity + "\x00" + o.User))
+	h := sha256.Sum256([]byte(Build() + "\x00" + o.Broker + "\x00" + o.Identity + "\x00" + o.User))
 	return filepath.Join(o.RuntimeDir, "agent-"+hex.EncodeToString(h[:6])+".sock")
+}
+
+// DefaultIdentity is where a user's credential is when nothing says
+// otherwise: ~/.config/dcc/identity.pem.
+func DefaultIdentity() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".config", "dcc", "identity.pem"), nil
 }
 
 // ErrNoAgent is returned when no agent runs and none could be started.
@@ -63,12 +94,13 @@ func Connect(o Options) (net.Conn, error) {
 	if o.NoStart {
 		return nil, ErrNoAgent
 	}
-	// An agent without a usable credential would exit at once: say why
-	// now instead of waiting for a socket that never appears.
-	if _, err := identity.Load(o.Identity, identity.RoleUser); err != nil {
-		return nil, err
+	// An agent without a credential would exit at once: say so now
+	// instead of waiting for a socket that never appears. (The agent
+	// checks the credential itself; its one-line reason comes back below.)
+	if _, err := os.Stat(o.Identity); err != nil {
+		return nil, fmt.Errorf("your credential: %w (ask the farm's admin for one: broker enroll user NAME)", err)
 	}
-	if err := ensureDir(o.RuntimeDir); err != nil {
+	if err := EnsureDir(o.RuntimeDir); err != nil {
 		return nil, err
 	}
 	exited, err := spawn(o, path)
@@ -85,7 +117,8 @@ func Connect(o Options) (net.Conn, error) {
 		case code := <-exited:
 			// Exit 0 means another agent holds the lock: keep dialling it.
 			if code != 0 {
-				return nil, fmt.Errorf("%w: agent exited with status %d (see %s)", ErrNoAgent, code, filepath.Join(o.RuntimeDir, "agent.log"))
+				log := filepath.Join(o.RuntimeDir, "agent.log")
+				return nil, fmt.Errorf("%w: agent exited with status %d: %s (see %s)", ErrNoAgent, code, lastLine(log), log)
 			}
 			exited = nil
 		default:
@@ -97,8 +130,18 @@ func Connect(o Options) (net.Conn, error) {
 	}
 }
 
-// ensureDir creates the runtime directory, private to this user.
-func ensureDir(dir string) error {
+// lastLine is the last line of the agent's log: why it exited.
+func lastLine(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "no log"
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+// EnsureDir creates the runtime directory, private to this user.
+func EnsureDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -112,11 +155,35 @@ func ensureDir(dir string) error {
 	return nil
 }
 
-// spawn starts `dcc agent` detached from the build: its own session, no
-// inherited pipes (so `make | tee` ends), output to a log file. The
-// returned channel yields the agent's exit status if it exits.
+// Tools is the binary beside dcc that holds the agent and dcc's
+// commands other than compiling (status, farm, cache, builds, trace).
+const Tools = "dcc-agent"
+
+// ToolsPath finds dcc-agent: beside this executable (dcc, also when run
+// through a masquerade link), else on PATH.
+func ToolsPath() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(self), Tools); isExec(p) {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(Tools)
+	if err != nil {
+		return "", fmt.Errorf("%s is not installed beside dcc or on PATH", Tools)
+	}
+	return p, nil
+}
+
+func isExec(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
+// spawn starts `dcc-agent agent` detached from the build: its own
+// session, no inherited pipes (so `make | tee` ends), output to a log
+// file. The returned channel yields the agent's exit status if it exits.
 func spawn(o Options, sock string) (<-chan int, error) {
-	self, err := os.Executable()
+	tools, err := ToolsPath()
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +192,7 @@ func spawn(o Options, sock string) (<-chan int, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(self, "agent", "--socket", sock, "--broker", o.Broker, "--identity", o.Identity,
+	cmd := exec.Command(tools, "agent", "--socket", sock, "--broker", o.Broker, "--identity", o.Identity,
 		"--user", o.User, "--idle", o.Idle.String(), "--local-slots", fmt.Sprint(o.LocalSlots),
 		"--local-power", fmt.Sprint(o.LocalPower), "--builds-dir", o.BuildsDir, "--keep-builds", fmt.Sprint(o.KeepBuilds))
 	cmd.Stdin = nil

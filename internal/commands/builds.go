@@ -1,4 +1,4 @@
-package client
+package commands
 
 import (
 	"encoding/json"
@@ -12,12 +12,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dcc-farm/dcc/internal/client"
 	"github.com/dcc-farm/dcc/internal/timeline"
 )
 
 // openBuilds opens the user's build records for reading.
 func openBuilds() (*timeline.Store, error) {
-	cfg, _ := LoadConfig()
+	cfg, _ := client.LoadConfig()
 	if cfg.BuildsDir == "" {
 		return nil, errors.New("no build records are kept (DCC_BUILDS_DIR or builds_dir is empty)")
 	}
