@@ -3,7 +3,8 @@
 # bench/small.c compiled through a one-volunteer farm RUNS times (default
 # 40) with records on (DCC_BUILDS_DIR set, the default) and off
 # (DCC_BUILDS_DIR empty), interleaved; plus the client's and the agent's
-# own work per record from `go test -bench` (currentBuild: reading the
+# own work per record from `go test -bench` (buildroot.Find, which the
+# agent runs while a farm job compiles: reading the
 # process tree; Store.Append: validate, encode, one write).
 set -euo pipefail
 
@@ -42,5 +43,5 @@ print(f"\ndifference {mon - moff:+.2f} ms ({100 * (mon - moff) / moff:+.2f} % of
 PY
 echo
 cd "$ROOT"
-go test -run '^$' -bench 'BenchmarkCurrentBuild' -benchtime 2000x ./internal/client/ | grep Benchmark
+go test -run '^$' -bench 'BenchmarkFind' -benchtime 2000x ./internal/buildroot/ | grep Benchmark
 go test -run '^$' -bench 'BenchmarkAppend' ./internal/timeline/ | grep Benchmark

@@ -30,6 +30,7 @@ import (
 
 	"github.com/dcc-farm/dcc/internal/agentlink"
 	"github.com/dcc-farm/dcc/internal/buildinfo"
+	"github.com/dcc-farm/dcc/internal/buildroot"
 	"github.com/dcc-farm/dcc/internal/compiler"
 	"github.com/dcc-farm/dcc/internal/identity"
 	"github.com/dcc-farm/dcc/pkg/wire"
@@ -220,7 +221,9 @@ func (a *Agent) serveCompile(conn net.Conn, c *wire.Conn, req *wire.AgentCompile
 	if req.Source != nil {
 		src.set(req.Source)
 	}
+	build := a.findBuild(req)
 	gone := make(chan struct{})
+	record := make(chan *wire.AgentRecord, 1)
 	go func() {
 		defer close(gone)
 		defer cancel()
@@ -234,8 +237,12 @@ func (a *Agent) serveCompile(conn net.Conn, c *wire.Conn, req *wire.AgentCompile
 			src.set(s.Source)
 			a.sizes.learn(req.File, int64(len(s.Source)))
 		}
-		var b [1]byte
-		conn.Read(b[:])
+		// Then the end of the connection, or after a farm result the job's record.
+		if m, err := c.RecvTimeout(0); err == nil {
+			if r, ok := m.(*wire.AgentRecord); ok {
+				record <- r
+			}
+		}
 	}()
 	res := a.compile(ctx, req, src)
 	if res.Fallback != "" {
@@ -247,9 +254,29 @@ func (a *Agent) serveCompile(conn net.Conn, c *wire.Conn, req *wire.AgentCompile
 			<-gone // the dcc process compiles locally, then closes
 		}
 		a.local.done(time.Now())
-	} else {
-		c.Send(res)
+	} else if c.Send(res) == nil && build != nil {
+		// dcc writes the object, then sends the record and closes: moments.
+		select {
+		case <-gone:
+		case <-time.After(10 * time.Second):
+		}
+		select {
+		case r := <-record:
+			a.recordIn(r, <-build)
+		default:
+		}
 	}
+}
+
+// findBuild names the build of the dcc process behind req, in the
+// background while its job runs (nil when it keeps no record).
+func (a *Agent) findBuild(req *wire.AgentCompile) <-chan buildroot.Info {
+	if a.opt.BuildsDir == "" || req.ParentPID <= 0 {
+		return nil
+	}
+	ch := make(chan buildroot.Info, 1)
+	go func() { ch <- buildroot.Find(req.ParentPID, req.WorkDir) }()
+	return ch
 }
 
 // sourceSizes remembers the preprocessed size of recently compiled

@@ -6,13 +6,16 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dcc-farm/dcc/internal/buildroot"
 	"github.com/dcc-farm/dcc/internal/timeline"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
 
 // The agent keeps the user's build records (internal/timeline): every dcc
 // process sends its compile's timeline when it is done, and the agent,
-// the one writer, appends it to the build it belongs to. `dcc builds` and
+// the one writer, appends it to the build it belongs to. A farm job's
+// record comes on the job's connection, and the agent has named its build
+// meanwhile (findBuild); a local compile's comes with its build. `dcc builds` and
 // `dcc trace` read the records directly.
 
 // recorder owns the timeline store, opened on the first record.
@@ -20,6 +23,12 @@ type recorder struct {
 	mu    sync.Mutex
 	store *timeline.Store
 	err   error
+}
+
+// recordIn records a farm job's record, which names no build, in build b.
+func (a *Agent) recordIn(m *wire.AgentRecord, b buildroot.Info) {
+	m.BuildID, m.Command, m.Dir, m.BuildStartNs = b.ID, b.Command, b.Dir, b.Start.UnixNano()
+	a.record(m)
 }
 
 func (a *Agent) record(m *wire.AgentRecord) {

@@ -106,7 +106,8 @@ func Compile(name string, args []string) int {
 	if why != "" {
 		return r.local(why)
 	}
-	return r.finish(&plan, src, cppErr, res)
+	defer job.abandon() // after the record, which goes on the job's connection
+	return r.finish(&plan, src, cppErr, res, job.conn)
 }
 
 // preprocess runs the compiler with -E, capturing the preprocessed source.
@@ -154,6 +155,11 @@ func (r *run) openJob(p *compilerargs.Plan) (*agentJob, string) {
 		Ext: p.PreprocessedExt, Kind: p.OutputKind, Args: p.RemoteArgs, SourceName: sourceName(p), SizeHint: hint,
 		File: p.Source, MaxWaitMs: r.cfg.MaxWait.Milliseconds(), Verbose: r.cfg.Verbose, NoCache: r.cfg.NoCache,
 	}
+	if r.rec != nil {
+		// The agent names the build from these while the job runs.
+		req.ParentPID = os.Getppid()
+		req.WorkDir, _ = os.Getwd()
+	}
 	if err := c.Send(req); err != nil {
 		conn.Close()
 		return &agentJob{r: r}, "agent: send: " + err.Error()
@@ -172,6 +178,8 @@ func (j *agentJob) abandon() {
 // finish sends the source and waits for the agent's answer. why is
 // non-empty when the job must be compiled locally instead; slot is
 // non-nil when the agent reserved a local slot, held until slot is closed.
+// After a farm result the connection stays open for the job's record
+// (jobRecord.doneOn); the caller closes it (abandon).
 func (j *agentJob) finish(src []byte) (res *wire.AgentResult, why string, slot io.Closer) {
 	r := j.r
 	keep := false
@@ -208,6 +216,7 @@ func (j *agentJob) finish(src []byte) (res *wire.AgentResult, why string, slot i
 		}
 		return nil, res.Fallback, nil
 	}
+	keep = true
 	return res, "", nil
 }
 
@@ -229,7 +238,7 @@ func sourceName(p *compilerargs.Plan) string {
 }
 
 // finish writes a remote result exactly as the compiler would have.
-func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentResult) int {
+func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentResult, agent net.Conn) int {
 	jr := &res.Result
 	where := "remote"
 	if res.CachedAtMs != 0 {
@@ -243,6 +252,7 @@ func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentRe
 		// here to print exactly those. The agent remembers the job, so
 		// the next build of the same file compiles here at once.
 		r.logf("the farm's compile on %s printed diagnostics (exit %d); compiling locally to print them exactly as gcc does here", res.Host, jr.ExitCode)
+		agent.Close() // this compile's record goes on a connection of its own
 		if r.rec != nil {
 			return r.timedChild(r.rec, "diagnostics: gcc's exact output")
 		}
@@ -258,7 +268,7 @@ func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentRe
 	if jr.ExitCode != 0 {
 		os.Remove(p.Output)
 		r.logf("compile error on %s (exit %d), not retried", res.Host, jr.ExitCode)
-		r.rec.done(where, jr.ExitCode, "", len(src))
+		r.rec.doneOn(agent, where, jr.ExitCode, len(src))
 		return jr.ExitCode
 	}
 	// DCC_VERIFY samples objects; the broker asks for checks of hosts that
@@ -274,7 +284,7 @@ func (r *run) finish(p *compilerargs.Plan, src, cppErr []byte, res *wire.AgentRe
 		return 1
 	}
 	r.rec.phase("write", wstart, time.Now())
-	r.rec.done(where, jr.ExitCode, "", len(src))
+	r.rec.doneOn(agent, where, jr.ExitCode, len(src))
 	if where == "cache" {
 		r.logf("%s from the cache; %d bytes; total %s", p.Source, len(jr.Output), time.Since(r.start).Round(time.Microsecond))
 	} else {

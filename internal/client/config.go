@@ -172,3 +172,11 @@ func setDur(dst *time.Duration, s, name string, warn *[]string) {
 	}
 	*dst = d
 }
+
+// defaultBuildsDir is where build records go: the user's cache.
+func defaultBuildsDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "dcc", "builds")
+	}
+	return ""
+}

@@ -1,8 +1,11 @@
 package client
 
 import (
+	"net"
+	"os"
 	"time"
 
+	"github.com/dcc-farm/dcc/internal/buildroot"
 	"github.com/dcc-farm/dcc/internal/compilerargs"
 	"github.com/dcc-farm/dcc/pkg/wire"
 )
@@ -23,9 +26,7 @@ func (r *run) newRecord(p *compilerargs.Plan) *jobRecord {
 	if r.cfg.BuildsDir == "" {
 		return nil
 	}
-	b := currentBuild()
-	return &jobRecord{r: r, rec: wire.AgentRecord{BuildID: b.ID, Command: b.Command, Dir: b.Dir, BuildStartNs: b.Start.UnixNano(),
-		Source: p.Source, Output: p.Output, Slot: -1}}
+	return &jobRecord{r: r, rec: wire.AgentRecord{Source: p.Source, Output: p.Output, Slot: -1}}
 }
 
 func (j *jobRecord) phase(name string, start, end time.Time) {
@@ -62,24 +63,40 @@ func (j *jobRecord) farm(res *wire.AgentResult) {
 	}
 }
 
-// done sends the record to the agent, if one runs (it is not started for
-// this). where is remote, local or cache.
+// done sends the record of a compile that did not end with a farm result
+// to the agent, if one runs (it is not started for this), on a connection
+// of its own; where is local, or remote for a compile error.
 func (j *jobRecord) done(where string, exit int, reason string, sent int) {
 	if j == nil {
 		return
 	}
-	j.rec.Where, j.rec.Exit, j.rec.LocalReason, j.rec.BytesOut = where, exit, reason, int64(sent)
-	if where != "remote" && where != "cache" {
-		j.rec.Host, j.rec.Slot = "", -1
-	}
-	r := j.r
-	conn, err := r.agentConn(false)
+	j.end(where, exit, reason, sent)
+	wd, _ := os.Getwd()
+	b := buildroot.Find(os.Getppid(), wd)
+	j.rec.BuildID, j.rec.Command, j.rec.Dir, j.rec.BuildStartNs = b.ID, b.Command, b.Dir, b.Start.UnixNano()
+	conn, err := j.r.agentConn(false)
 	if err != nil {
 		return
 	}
 	defer conn.Close()
-	c := wire.NewConn(conn, wire.MaxControlFrame, time.Second)
-	c.Send(&j.rec)
+	wire.NewConn(conn, wire.MaxControlFrame, time.Second).Send(&j.rec)
+}
+
+// doneOn sends a farm job's record on its own connection to the agent,
+// after the result: the agent has named the build meanwhile.
+func (j *jobRecord) doneOn(conn net.Conn, where string, exit, sent int) {
+	if j == nil {
+		return
+	}
+	j.end(where, exit, "", sent)
+	wire.NewConn(conn, wire.MaxControlFrame, time.Second).Send(&j.rec)
+}
+
+func (j *jobRecord) end(where string, exit int, reason string, sent int) {
+	j.rec.Where, j.rec.Exit, j.rec.LocalReason, j.rec.BytesOut = where, exit, reason, int64(sent)
+	if where != "remote" && where != "cache" {
+		j.rec.Host, j.rec.Slot = "", -1
+	}
 }
 
 // timedChild runs the compiler locally as a child, recording the compile.

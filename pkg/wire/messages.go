@@ -361,6 +361,12 @@ type AgentCompile struct {
 	LocalSlot   bool   `msgpack:"localslot"` // dcc could compile locally now
 	Fingerprint string `msgpack:"fp,omitempty"`
 	NoCache     bool   `msgpack:"nocache,omitempty"` // DCC_CACHE=0: do not look the job up in the cache
+	// ParentPID and WorkDir are the dcc process's parent and working
+	// directory, when it keeps a build record: the agent finds the build
+	// from them (internal/buildroot) while the job runs, and fills in the
+	// AgentRecord that follows the result on this connection.
+	ParentPID int    `msgpack:"ppid,omitempty"`
+	WorkDir   string `msgpack:"wd,omitempty"`
 }
 
 // AgentResult is the agent's answer: either a remote result, or Fallback
@@ -399,7 +405,10 @@ type PhaseRecord struct {
 // AgentRecord is sent by a dcc process to its agent when a compile is
 // done: the whole job's timeline, to keep with the build it belongs to
 // (internal/timeline). A build is the outermost build tool among dcc's
-// ancestors (make, ninja, ...), named by its process and start time.
+// ancestors (make, ninja, ...), named by its process and start time. A
+// farm job's record follows its AgentResult on the job's connection,
+// with no build: the agent names it (AgentCompile.ParentPID); any other
+// comes on a connection of its own, with its build.
 type AgentRecord struct {
 	BuildID      string        `msgpack:"build"`
 	Command      []string      `msgpack:"cmd"`

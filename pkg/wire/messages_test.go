@@ -51,7 +51,7 @@ func sampleMessages() []Message {
 		&StatusReply{JSON: []byte(`{"hosts":[]}`)},
 		&AdminRequest{Action: AdminBlock, Host: "h2", Reason: "bad ram"},
 		&AdminReply{OK: true, Message: "blocked"},
-		&AgentCompile{Version: 1, Build: "build-id", Compiler: "/usr/bin/gcc", Driver: "gcc", Lang: "c", Ext: ".i", Kind: ".o", Args: []string{"-c"}, SourceName: "x.i", Source: []byte("x"), SizeHint: 99, File: "x.c", MaxWaitMs: 5, Verbose: true, LocalSlot: true, Fingerprint: "fp", NoCache: true},
+		&AgentCompile{Version: 1, Build: "build-id", Compiler: "/usr/bin/gcc", Driver: "gcc", Lang: "c", Ext: ".i", Kind: ".o", Args: []string{"-c"}, SourceName: "x.i", Source: []byte("x"), SizeHint: 99, File: "x.c", MaxWaitMs: 5, Verbose: true, LocalSlot: true, Fingerprint: "fp", NoCache: true, ParentPID: 4242, WorkDir: "/src"},
 		&AgentResult{Fallback: "denied", LocalSlot: true, Host: "h3", Protocol: "distcc", Verify: true, Tier: 2, WaitMs: 8, Log: []string{"a", "b"}, Result: res,
 			Phases: []PhaseRecord{{Name: "send", StartNs: 1, EndNs: 2, Host: "h3"}}, EstWaitMs: 40, CachedAtMs: 77},
 		&CacheLookup{Key: digest},
