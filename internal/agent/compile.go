@@ -393,7 +393,7 @@ func (at *attempt) runJob() *wire.AgentResult {
 	}
 	src, err := at.src.wait(at.ctx)
 	if err != nil {
-		early.close()
+		early.withdraw()
 		at.release(wire.OutcomeCancelled, "dcc went away")
 		return fallback(at.jl, "cancelled", "dcc went away")
 	}
@@ -473,7 +473,7 @@ func (at *attempt) startEarly() (*jobStream, error) {
 func (at *attempt) beforeSend(early *jobStream) *wire.AgentResult {
 	waitStart := time.Now()
 	if hit := at.look.await(at.ctx, cacheWait); hit != nil {
-		early.close()
+		early.withdraw()
 		at.release(wire.OutcomeCached, "the result cache had the job")
 		return at.fromCache(hit)
 	}
@@ -481,7 +481,7 @@ func (at *attempt) beforeSend(early *jobStream) *wire.AgentResult {
 		at.jl.add("cache miss: lookup %s, the job waited %s for it", at.look.took(), time.Since(waitStart).Round(time.Microsecond))
 	}
 	if !isRewritten(at.req) && at.a.diags.seen(diagKey(at.fp, at.req, at.src.digest)) {
-		early.close()
+		early.withdraw()
 		at.release(wire.OutcomeDeclined, "compiles here for its diagnostics")
 		return fallback(at.jl, "diagnostics", "the farm's last compile of this source printed diagnostics: compiling here prints them exactly")
 	}
@@ -614,6 +614,24 @@ func (a *Agent) openJob(ctx context.Context, g *wire.LeaseGrant, header *wire.Jo
 	}
 	return js, true, nil
 }
+
+// withdraw ends an early job before its source (the preprocessor
+// failed, the cache had the job, dcc went away). The stream's end tells
+// the host to kill the waiting compiler, and its answer (RejectCancelled)
+// comes once it has freed the slot: waiting for it, briefly, before the
+// lease goes back means the broker's next grant of that slot does not
+// find it still busy.
+func (js *jobStream) withdraw() {
+	if js == nil {
+		return
+	}
+	js.st.Close() // half-close: the host reads the end, and can still answer
+	js.c.RecvTimeout(withdrawWait)
+	js.close()
+}
+
+// withdrawWait bounds how long a withdrawn early job waits for the host.
+const withdrawWait = 2 * time.Second
 
 // close ends the stream; for a job not yet finished, the host cancels it.
 func (js *jobStream) close() {

@@ -134,8 +134,31 @@ func New(t testing.TB, hosts ...Host) *Farm {
 		StateDir: filepath.Join(dir, "state"), RuntimeDir: rt, volunteers: map[string]*Proc{}, ids: map[string]string{}}
 	f.WriteFarm(hosts...)
 	f.Broker, f.HTTP, f.HTTPS = FreeAddr(t), FreeAddr(t), FreeAddr(t)
+	t.Cleanup(f.dumpIfFailed)
 	t.Cleanup(f.Stop)
 	return f
+}
+
+// dumpIfFailed prints the end of every process's log when the test has
+// failed (it runs after Stop, before the farm's directory goes), so that
+// a failure seen once in CI can be read afterwards.
+func (f *Farm) dumpIfFailed() {
+	if !f.T.Failed() {
+		return
+	}
+	logs, _ := filepath.Glob(filepath.Join(f.Dir, "*.log"))
+	logs = append(logs, filepath.Join(f.RuntimeDir, "agent.log"))
+	for _, p := range logs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > 60 {
+			lines = lines[len(lines)-60:]
+		}
+		f.T.Logf("--- last %d lines of %s:\n%s", len(lines), filepath.Base(p), strings.Join(lines, "\n"))
+	}
 }
 
 // Identity returns the credential file of name in role (host, user or

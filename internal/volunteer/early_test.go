@@ -134,8 +134,11 @@ func TestEarlyJobRefusals(t *testing.T) {
 }
 
 // TestEarlyJobWithdrawn: a client that goes away before its source (a
-// preprocessing error, a cache hit) cancels the waiting compiler; the slot
-// is free for the next job at once, and nothing outlives the volunteer.
+// preprocessing error, a cache hit) ends its side of the stream; the
+// volunteer kills the waiting compiler and answers "cancelled" once the
+// slot is free, so the next job, granted as soon as the lease goes back,
+// finds the slot free (this one-slot host would refuse it as busy
+// otherwise); nothing outlives the volunteer.
 func TestEarlyJobWithdrawn(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	f := startEarlyFarm(t)
@@ -144,7 +147,10 @@ func TestEarlyJobWithdrawn(t *testing.T) {
 	lc, g := f.grant()
 	jc := f.job(g, ".i")
 	waitCompiler(t, f.p.Dir) // gcc waits for its source
-	jc.Close()
+	jc.Close()               // yamux half-closes: the answer can still come
+	if r, err := wire.Expect[*wire.JobResult](jc); err != nil || r.Code != wire.RejectCancelled {
+		t.Fatalf("a withdrawn early job: %v %+v, want RejectCancelled", err, r)
+	}
 	lc.Send(&wire.LeaseRelease{LeaseID: g.LeaseID, Outcome: wire.OutcomeCancelled})
 
 	_, g = f.grant()
