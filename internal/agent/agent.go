@@ -254,15 +254,20 @@ func (a *Agent) serveCompile(conn net.Conn, c *wire.Conn, req *wire.AgentCompile
 			<-gone // the dcc process compiles locally, then closes
 		}
 		a.local.done(time.Now())
-	} else if c.Send(res) == nil && build != nil {
-		// dcc writes the object, then sends the record and closes: moments.
+	} else if c.Send(res) == nil {
+		// dcc reads the answer and closes (a farm result's record first:
+		// moments). Closing first, with some of its source unread (an
+		// answer that came before the source was in), would reset the
+		// connection, and dcc would lose the answer just sent.
 		select {
 		case <-gone:
 		case <-time.After(10 * time.Second):
 		}
 		select {
 		case r := <-record:
-			a.recordIn(r, <-build)
+			if build != nil {
+				a.recordIn(r, <-build)
+			}
 		default:
 		}
 	}

@@ -54,6 +54,11 @@ func Compile(name string, args []string) int {
 		fmt.Fprintf(os.Stderr, "dcc: %v\n", err)
 		return 127
 	}
+	// The agent runs in "/": a relative compiler (CC=./tools/cc, or a
+	// relative PATH entry) must reach it as the file it names here.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	r.compiler = path
 	plan := compilerargs.Classify(args)
 	if !plan.Remote {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,9 +73,11 @@ func (g *Gate) Shut() {
 	os.Remove(filepath.Join(g.Dir, "open"))
 }
 
-// Held is the number of compiles waiting at the gate now.
+// Held is the number of compiles waiting at the gate now. A held wrapper
+// forks for each `sleep`, and until the child execs it has the wrapper's
+// command line too: only wrappers whose parent is not one count.
 func (g *Gate) Held() int {
-	n := 0
+	wrappers := map[int]int{} // pid -> parent pid
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		if e.Name()[0] < '0' || e.Name()[0] > '9' {
@@ -86,11 +89,49 @@ func (g *Gate) Held() int {
 		}
 		args := strings.Split(string(b), "\x00")
 		// The kernel runs a script as: interpreter, script path, args.
-		if len(args) > 1 && args[1] == g.Path {
+		if len(args) > 1 && args[1] == g.Path && !passesThrough(args[2:]) {
+			pid, _ := strconv.Atoi(e.Name())
+			wrappers[pid] = parentOf(pid)
+		}
+	}
+	n := 0
+	for _, ppid := range wrappers {
+		if _, forked := wrappers[ppid]; !forked {
 			n++
 		}
 	}
 	return n
+}
+
+// parentOf is a process's parent pid, from /proc (0 if unknown).
+func parentOf(pid int) int {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// passesThrough reports whether the wrapper runs the real compiler at
+// once for these arguments (an identity query, the start-up check): such
+// a wrapper, seen for a moment before it execs, is not held.
+func passesThrough(args []string) bool {
+	for _, a := range args {
+		if a == "-v" || a == "--version" || strings.HasPrefix(a, "-dump") || strings.HasPrefix(a, "-print") || strings.HasPrefix(a, "dcc-check.") {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitHeld waits until at least n compiles are held, failing the test

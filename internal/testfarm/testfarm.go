@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,14 +135,14 @@ func New(t testing.TB, hosts ...Host) *Farm {
 		StateDir: filepath.Join(dir, "state"), RuntimeDir: rt, volunteers: map[string]*Proc{}, ids: map[string]string{}}
 	f.WriteFarm(hosts...)
 	f.Broker, f.HTTP, f.HTTPS = FreeAddr(t), FreeAddr(t), FreeAddr(t)
-	t.Cleanup(f.dumpIfFailed)
 	t.Cleanup(f.Stop)
+	t.Cleanup(f.dumpIfFailed) // first: Stop removes the agents' runtime dir
 	return f
 }
 
 // dumpIfFailed prints the end of every process's log when the test has
-// failed (it runs after Stop, before the farm's directory goes), so that
-// a failure seen once in CI can be read afterwards.
+// failed (before Stop and before the farm's directory goes), so that a
+// failure seen once in CI can be read afterwards.
 func (f *Farm) dumpIfFailed() {
 	if !f.T.Failed() {
 		return
@@ -429,18 +430,26 @@ func (f *Farm) Stop() {
 
 // KillAgents kills every dcc agent whose socket lives in runtimeDir.
 func KillAgents(runtimeDir string) {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		cl := string(b)
-		if strings.Contains(cl, "agent\x00--socket\x00"+runtimeDir) {
-			var pid int
-			if _, err := fmt.Sscan(e.Name(), &pid); err == nil {
-				syscall.Kill(pid, syscall.SIGKILL)
+	pids := AgentPIDs(runtimeDir)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	WaitGone(pids, 10*time.Second)
+}
+
+// WaitGone waits until none of pids exists any more, at most timeout. A
+// killed process's command line empties as its memory goes, before its
+// descriptors close: an agent that no longer shows in AgentPIDs may
+// still accept (and then reset) a connection. Its /proc entry goes only
+// once it has exited and been reaped.
+func WaitGone(pids []int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for _, pid := range pids {
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+				break
 			}
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
 }

@@ -327,6 +327,27 @@ func TestWithdrawnJobsLeaveTheSlotFree(t *testing.T) {
 	}
 }
 
+// TestRelativeCompilerPath: a compiler named by a relative path
+// (CC=./tools/gcc) goes to the farm like any other; the agent, which runs
+// elsewhere, gets the file it names.
+func TestRelativeCompilerPath(t *testing.T) {
+	f := startFarm(t)
+	dir := t.TempDir()
+	writeSources(t, dir)
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(dir, "tools"), 0o755)
+	if err := os.Symlink(gcc, filepath.Join(dir, "tools", "gcc")); err != nil {
+		t.Fatal(err)
+	}
+	rem := f.DCC(dir, "./tools/gcc", "-O2", "-c", "plain.c", "-o", "plain.o")
+	if rem.Code != 0 || remoteHost(rem.Stderr) == "" {
+		t.Fatalf("dcc ./tools/gcc did not compile on the farm:\n%s", rem.Stderr)
+	}
+}
+
 func TestLocalOnlyCommandsStayLocal(t *testing.T) {
 	f := startFarm(t)
 	dir := t.TempDir()

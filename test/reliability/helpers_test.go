@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -354,12 +353,7 @@ func dccCmd(f *testfarm.Farm, dir, user string, extraEnv []string, args ...strin
 }
 
 // killAgents kills the agents of a farm and waits for them to be gone.
-func killAgents(f *testfarm.Farm) {
-	for _, pid := range testfarm.AgentPIDs(f.RuntimeDir) {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
-	waitFor(5*time.Second, func() bool { return len(testfarm.AgentPIDs(f.RuntimeDir)) == 0 })
-}
+func killAgents(f *testfarm.Farm) { testfarm.KillAgents(f.RuntimeDir) }
 
 // compileLocal compiles src with gcc in a fresh directory and returns the object.
 func compileLocal(t testing.TB, dir, name string, args ...string) []byte {
