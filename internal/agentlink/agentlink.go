@@ -163,7 +163,8 @@ const Tools = "dcc-agent"
 // through a masquerade link), else on PATH.
 func ToolsPath() (string, error) {
 	if self, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(self), Tools); isExec(p) {
+		// LookPath of a path only checks that it is an executable file.
+		if p, err := exec.LookPath(filepath.Join(filepath.Dir(self), Tools)); err == nil {
 			return p, nil
 		}
 	}
@@ -172,11 +173,6 @@ func ToolsPath() (string, error) {
 		return "", fmt.Errorf("%s is not installed beside dcc or on PATH", Tools)
 	}
 	return p, nil
-}
-
-func isExec(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
 
 // spawn starts `dcc-agent agent` detached from the build: its own

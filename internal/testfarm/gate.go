@@ -78,21 +78,11 @@ func (g *Gate) Shut() {
 // command line too: only wrappers whose parent is not one count.
 func (g *Gate) Held() int {
 	wrappers := map[int]int{} // pid -> parent pid
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		// The kernel runs a script as: interpreter, script path, args.
-		if len(args) > 1 && args[1] == g.Path && !passesThrough(args[2:]) {
-			pid, _ := strconv.Atoi(e.Name())
-			wrappers[pid] = parentOf(pid)
-		}
+	// The kernel runs a script as: interpreter, script path, args.
+	for _, pid := range procs(func(args []string) bool {
+		return len(args) > 1 && args[1] == g.Path && !passesThrough(args[2:])
+	}) {
+		wrappers[pid] = parentOf(pid)
 	}
 	n := 0
 	for _, ppid := range wrappers {

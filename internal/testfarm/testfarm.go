@@ -456,15 +456,23 @@ func WaitGone(pids []int, timeout time.Duration) {
 
 // AgentPIDs lists agent processes serving runtimeDir.
 func AgentPIDs(runtimeDir string) []int {
+	return procs(func(args []string) bool {
+		return strings.Contains(strings.Join(args, "\x00"), "agent\x00--socket\x00"+runtimeDir)
+	})
+}
+
+// procs lists the processes whose command line (its arguments, split at
+// the NULs) match accepts.
+func procs(match func(args []string) bool) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.Contains(string(b), "agent\x00--socket\x00"+runtimeDir) {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
-		var pid int
-		if _, err := fmt.Sscan(e.Name(), &pid); err == nil {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && match(strings.Split(string(b), "\x00")) {
 			out = append(out, pid)
 		}
 	}

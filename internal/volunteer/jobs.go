@@ -122,7 +122,7 @@ func (v *Volunteer) serveJob(st *yamux.Stream, peer identity.Peer, hello *wire.H
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	j.ctx, j.cancel = ctx, cancel
-	if !j.claimSlot(cancel) {
+	if !j.claimSlot() {
 		return
 	}
 	defer j.releaseSlot()
@@ -216,7 +216,7 @@ func (j *jobRun) authorize() bool {
 
 // claimSlot uses the token (a token admits one job) and takes a slot, if
 // the host is available and has one free.
-func (j *jobRun) claimSlot(cancel context.CancelFunc) bool {
+func (j *jobRun) claimSlot() bool {
 	v := j.v
 	now := time.Now()
 	v.mu.Lock()
@@ -236,7 +236,7 @@ func (j *jobRun) claimSlot(cancel context.CancelFunc) bool {
 		j.reject(wire.RejectToken, err.Error())
 		return false
 	}
-	j.job = &job{token: j.req.Token, cancel: cancel, user: j.claims.User, slot: slot}
+	j.job = &job{token: j.req.Token, cancel: j.cancel, user: j.claims.User, slot: slot}
 	v.running[j.claims.Lease] = j.job
 	v.slotUsed[slot] = true
 	v.mu.Unlock()
