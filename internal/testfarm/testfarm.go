@@ -256,20 +256,58 @@ func (f *Farm) waitHTTP() {
 
 // StartVolunteer starts a volunteer named name with slots job slots.
 func (f *Farm) StartVolunteer(name string, slots int, extra ...string) *Proc {
-	addr := FreeAddr(f.T)
-	args := []string{"--broker", f.Broker, "--listen", addr, "--name", name, "--slots", fmt.Sprint(slots),
-		"--identity", f.Identity("host", name), "--log-format", "console", "--log-level", "debug", "--temp-dir", f.Dir,
-		"--state", filepath.Join(f.Dir, "volunteer-state")}
-	if !hasFlag(extra, "--control") && !hasFlag(extra, "--config") {
-		// each volunteer its own control socket: the default is shared by the machine
-		args = append(args, "--control", filepath.Join(f.RuntimeDir, "ctl-"+name+".sock"))
+	for try := 1; ; try++ {
+		addr := FreeAddr(f.T)
+		args := []string{"--broker", f.Broker, "--listen", addr, "--name", name, "--slots", fmt.Sprint(slots),
+			"--identity", f.Identity("host", name), "--log-format", "console", "--log-level", "debug", "--temp-dir", f.Dir,
+			"--state", filepath.Join(f.Dir, "volunteer-state")}
+		if !hasFlag(extra, "--control") && !hasFlag(extra, "--config") {
+			// each volunteer its own control socket: the default is shared by the machine
+			args = append(args, "--control", filepath.Join(f.RuntimeDir, "ctl-"+name+".sock"))
+		}
+		args = append(args, extra...)
+		logName := "volunteer-" + name
+		from := logSize(filepath.Join(f.Dir, logName+".log"))
+		p := f.Start("volunteer", logName, nil, args...)
+		// FreeAddr's port was free a moment ago; another process (a
+		// second test suite) may take it first. Try another one then.
+		if try < 3 && !hasFlag(extra, "--listen") && p.lostPort(from) {
+			continue
+		}
+		f.mu.Lock()
+		f.volunteers[name] = p
+		f.mu.Unlock()
+		return p
 	}
-	args = append(args, extra...)
-	p := f.Start("volunteer", "volunteer-"+name, nil, args...)
-	f.mu.Lock()
-	f.volunteers[name] = p
-	f.mu.Unlock()
-	return p
+}
+
+func logSize(path string) int64 {
+	if st, err := os.Stat(path); err == nil {
+		return st.Size()
+	}
+	return 0
+}
+
+// lostPort waits until the volunteer, whose log starts at offset from,
+// listens, and reports whether it exited instead because its port was
+// taken.
+func (p *Proc) lostPort(from int64) bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		exited := !p.Running()
+		out := p.Output()
+		if int64(len(out)) >= from {
+			out = out[from:]
+		}
+		switch {
+		case strings.Contains(out, "volunteer listening"):
+			return false
+		case exited:
+			return strings.Contains(out, "address already in use")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }
 
 func hasFlag(args []string, flag string) bool {
